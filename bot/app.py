@@ -1,0 +1,110 @@
+"""Composition: settings → database → core context → channels, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.settings import Settings
+from ocop_core.admin_units import sync_admin_units
+from ocop_core.clock import Clock, SystemClock
+from ocop_core.db import make_engine, session_factory, transaction, upgrade
+from ocop_core.plans import PlanRegistry
+from ocop_core.services.context import CoreContext
+
+log = logging.getLogger("ocop.app")
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    ctx: CoreContext
+
+
+async def prepare_database(engine: AsyncEngine) -> None:
+    """Migrate to the latest schema and make sure the administrative units are loaded."""
+    await upgrade(engine)
+    async with transaction(session_factory(engine)) as s:
+        added = await sync_admin_units(s)
+    if added:
+        log.info("loaded %d administrative units", added)
+
+
+@asynccontextmanager
+async def open_app(settings: Settings, clock: Clock | None = None) -> AsyncIterator[App]:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        await prepare_database(engine)
+        ctx = CoreContext(
+            clock=clock or SystemClock(),
+            plans=PlanRegistry([settings.plans_dir]),
+            data_dir=settings.data_dir,
+        )
+        yield App(settings, engine, session_factory(engine), ctx)
+    finally:
+        await engine.dispose()
+
+
+def channel_report(settings: Settings) -> list[str]:
+    """One plain line per channel saying whether it will run, and how to turn it on."""
+    lines = []
+    if settings.telegram_token:
+        mode = "webhook" if settings.public_url else "polling"
+        lines.append(f"Telegram: configured ({mode})")
+    else:
+        lines.append("Telegram: not configured (set OCOP_TELEGRAM_TOKEN to enable)")
+    if settings.zalo_bot_token:
+        mode = "webhook" if settings.public_url else "polling"
+        lines.append(f"Zalo: configured ({mode})")
+    else:
+        lines.append("Zalo: not configured (set OCOP_ZALO_BOT_TOKEN to enable)")
+    return lines
+
+
+async def health(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+def build_web_app() -> web.Application:
+    web_app = web.Application(client_max_size=25 * 1024 * 1024)
+    web_app.router.add_get("/health", health)
+    return web_app
+
+
+async def serve(settings: Settings) -> None:
+    """``ocop-bot run``: migrate, start the web server and the configured channels, wait."""
+    async with open_app(settings) as app:
+        for line in channel_report(settings):
+            print(line, flush=True)
+        runner = web.AppRunner(build_web_app())
+        await runner.setup()
+        site = web.TCPSite(runner, settings.web_host, settings.web_port)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else settings.web_port
+        print(
+            f"Web server on http://{settings.web_host}:{port} (database: "
+            f"{app.engine.url.get_backend_name()})",
+            flush=True,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        print("Ready. Stop with Ctrl+C.", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            print("Stopped.", flush=True)

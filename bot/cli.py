@@ -1,0 +1,239 @@
+"""``ocop-bot``: the operator's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import NoReturn
+
+from bot.app import App, open_app, serve
+from bot.settings import Settings, load_settings
+from ocop_core import __version__
+from ocop_core.authz import Actor
+from ocop_core.db import transaction
+from ocop_core.errors import DomainError
+from ocop_core.i18n import translate
+from ocop_core.plans import PlanRegistry, load_plan_file, render_plan
+from ocop_core.services import accounts, dossiers, status
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one clear line and exit code 2 (argparse prints the whole usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"ocop-bot: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="ocop-bot", description="OCOP chatbot for producers and commune officers")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("run", help="migrate the database and run the bot (all configured channels)")
+    sub.add_parser("version", help="print the version")
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
+    db.add_parser("upgrade", help="apply migrations and load administrative units")
+
+    plan = sub.add_parser("plan", help="province plans").add_subparsers(
+        dest="plan_cmd", required=True
+    )
+    plan.add_parser("list", help="list the known plans")
+    show = plan.add_parser("show", help="print a province's plan for a year")
+    show.add_argument("province", help="province code, e.g. 12 (Lai Châu) or L35 (Hà Nam, old)")
+    show.add_argument("year", type=int)
+    load = plan.add_parser("load", help="validate a plan file and install it")
+    load.add_argument("file", type=Path)
+    load.add_argument("--check", action="store_true", help="validate and print only")
+
+    officer = sub.add_parser("officer", help="officers").add_subparsers(
+        dest="officer_cmd", required=True
+    )
+    add = officer.add_parser("add", help="give a chat account an officer role")
+    add.add_argument("--commune", required=True, help="commune code, e.g. 03637")
+    who = add.add_mutually_exclusive_group(required=True)
+    who.add_argument("--telegram-id", help="Telegram user id")
+    who.add_argument("--zalo-id", help="Zalo user id")
+    add.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
+    add.add_argument("--name", default="")
+
+    dossier = sub.add_parser("dossier", help="dossiers").add_subparsers(
+        dest="dossier_cmd", required=True
+    )
+    dlist = dossier.add_parser("list", help="list dossiers")
+    dlist.add_argument("--limit", type=int, default=50)
+    dshow = dossier.add_parser("show", help="show one dossier by its receipt code")
+    dshow.add_argument("code")
+    return p
+
+
+def _print_rows(rows: list[list[str]]) -> None:
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+async def _with_app(settings: Settings, fn: Callable[[App], Awaitable[int]]) -> int:
+    async with open_app(settings) as app:
+        return await fn(app)
+
+
+async def _db_upgrade(app: App) -> int:
+    print(f"Database is at the latest schema ({app.engine.url.get_backend_name()}).")
+    return 0
+
+
+async def _officer_add(app: App, args: argparse.Namespace) -> int:
+    channel, user_id = (
+        ("telegram", args.telegram_id) if args.telegram_id else ("zalo", args.zalo_id)
+    )
+    if not str(user_id).strip().lstrip("-").isalnum():
+        raise SystemExit(f"ocop-bot: invalid {channel} id {user_id!r}")
+    async with transaction(app.sessions) as s:
+        account = await accounts.get_or_create_account(
+            s,
+            app.ctx,
+            channel=channel,
+            platform_user_id=str(user_id),
+            chat_id=str(user_id),
+            display_name=args.name,
+        )
+        await accounts.grant_role(s, Actor.system(), account, args.role, commune_code=args.commune)
+        print(
+            f"{channel} user {user_id} is now {args.role} "
+            f"(commune {args.commune}, province {account.province_code})."
+        )
+    return 0
+
+
+async def _dossier_list(app: App, args: argparse.Namespace) -> int:
+    async with transaction(app.sessions) as s:
+        rows = await dossiers.list_dossiers(s, Actor.system(), limit=args.limit)
+    table = [["CODE", "STAGE", "COMMUNE", "DUE", "PRODUCT"]]
+    table += [
+        [
+            d.receipt_code,
+            d.stage,
+            d.commune_code,
+            d.next_due.strftime("%d/%m/%Y") if d.next_due else "-",
+            d.product_name,
+        ]
+        for d in rows
+    ]
+    _print_rows(table)
+    print(f"{len(rows)} dossier(s)")
+    return 0
+
+
+async def _dossier_show(app: App, args: argparse.Namespace) -> int:
+    locale = app.settings.default_locale
+    async with transaction(app.sessions) as s:
+        summary = await status.status_summary(s, app.ctx, Actor.system(), args.code)
+        events = await dossiers.events_of(s, Actor.system(), summary.dossier)
+    d = summary.dossier
+    done, total = summary.progress
+    print(f"{d.receipt_code}  {d.product_name}")
+    print(f"  stage:    {translate(summary.stage_key, locale)} ({d.stage})")
+    print(f"  set:      {d.criteria_set} — {translate(f'set.{d.criteria_set}', locale)}")
+    print(f"  plan:     {d.plan_id} ({d.ruleset})")
+    print(
+        f"  documents {done}/{total}; missing: "
+        + (", ".join(r.code for r in summary.missing) or "none")
+    )
+    if summary.deadline:
+        print(f"  next deadline: {summary.deadline.due:%d/%m/%Y} ({summary.deadline.kind})")
+    if d.stars:
+        print(f"  points {d.points}, {d.stars}★")
+    for e in events:
+        print(f"  {e.at:%Y-%m-%d %H:%M} {e.action}: {e.from_stage} → {e.to_stage} {e.note}")
+    return 0
+
+
+def _plan_list(settings: Settings) -> int:
+    registry = PlanRegistry([settings.plans_dir])
+    table = [["ID", "PROVINCE", "YEAR", "RULESET", "MILESTONES"]]
+    table += [
+        [
+            p.id,
+            f"{p.province_code} {p.province_name}",
+            str(p.year),
+            p.ruleset,
+            str(len(p.milestones)),
+        ]
+        for p in registry.plans()
+    ]
+    _print_rows(table)
+    print(
+        "Provinces without a plan file use the national calendar of Decision 26/2026 "
+        "(2026 onwards)."
+    )
+    return 0
+
+
+def _plan_show(settings: Settings, args: argparse.Namespace) -> int:
+    plan = PlanRegistry([settings.plans_dir]).plan_for(args.province, args.year)
+    print(render_plan(plan, settings.default_locale))
+    return 0
+
+
+def _plan_load(settings: Settings, args: argparse.Namespace) -> int:
+    plan = load_plan_file(args.file)
+    print(render_plan(plan, settings.default_locale))
+    if args.check:
+        print(f"{args.file}: valid.")
+        return 0
+    settings.plans_dir.mkdir(parents=True, exist_ok=True)
+    target = settings.plans_dir / f"{plan.id}.toml"
+    shutil.copyfile(args.file, target)
+    print(f"Installed as {target}.")
+    return 0
+
+
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    cmd = args.command
+    if cmd == "version":
+        print(f"ocop-bot {__version__}")
+        return 0
+    if cmd == "run":
+        asyncio.run(serve(settings))
+        return 0
+    if cmd == "plan":
+        handlers: dict[str, Callable[[], int]] = {
+            "list": lambda: _plan_list(settings),
+            "show": lambda: _plan_show(settings, args),
+            "load": lambda: _plan_load(settings, args),
+        }
+        return handlers[args.plan_cmd]()
+    table: dict[tuple[str, str], Callable[[App], Awaitable[int]]] = {
+        ("db", "upgrade"): _db_upgrade,
+        ("officer", "add"): lambda app: _officer_add(app, args),
+        ("dossier", "list"): lambda app: _dossier_list(app, args),
+        ("dossier", "show"): lambda app: _dossier_show(app, args),
+    }
+    sub = getattr(args, f"{cmd}_cmd", "")
+    return asyncio.run(_with_app(settings, table[(cmd, sub)]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code = dispatch(args, settings)
+    except DomainError as exc:
+        print(
+            f"ocop-bot: {translate(exc.key, settings.default_locale, **exc.params)}",
+            file=sys.stderr,
+        )
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,193 @@
+"""Database tables (SQLModel). The same schema runs on SQLite and PostgreSQL.
+
+Instants are aware UTC datetimes (SQLModel's UTCDateTime); dates that people read (deadlines,
+certificate dates) are plain ``date`` values in Vietnam's calendar. Enumerations are stored as
+plain strings so both databases hold the same readable values.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    PRODUCER = "producer"
+    COMMUNE = "commune"
+    PROVINCE = "province"
+    ADMIN = "admin"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    STOPPED = "stopped"  # blocked the bot or left: nothing more is sent
+
+
+class ProducerKind(StrEnum):
+    HOUSEHOLD = "household"
+    COOPERATIVE = "cooperative"
+    COOP_GROUP = "coop_group"
+    ENTERPRISE = "enterprise"
+    FARM = "farm"
+    OTHER = "other"
+
+
+class Attempt(StrEnum):
+    NEW = "new"
+    UPGRADE = "upgrade"
+    REEVALUATION = "reevaluation"
+
+
+class Province(SQLModel, table=True):
+    """A province; current codes come from vietnam-provinces, pre-2025 ones are ``L``-prefixed."""
+
+    code: str = Field(primary_key=True, max_length=8)
+    name: str = Field(max_length=120)
+    legacy: bool = False
+    successor_code: str | None = Field(default=None, max_length=8)
+
+
+class Commune(SQLModel, table=True):
+    """A commune-level unit (xã, phường, đặc khu); legacy rows keep names of merged communes."""
+
+    code: str = Field(primary_key=True, max_length=12)
+    name: str = Field(max_length=120)
+    name_ascii: str = Field(max_length=120, index=True)  # lower-case, no accents: for search
+    province_code: str = Field(foreign_key="province.code", max_length=8, index=True)
+    legacy: bool = False
+    successor_code: str | None = Field(default=None, max_length=12)
+
+
+class Account(SQLModel, table=True):
+    """A person on one channel."""
+
+    __table_args__ = (UniqueConstraint("channel", "platform_user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)  # telegram | zalo | terminal
+    platform_user_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    phone: str | None = Field(default=None, max_length=20)
+    phone_verified: bool = False
+    locale: str = Field(default="vi", max_length=8)
+    role: str = Field(default=Role.PRODUCER, max_length=16)
+    province_code: str | None = Field(default=None, max_length=8)  # scope of provincial staff
+    status: str = Field(default=AccountStatus.ACTIVE, max_length=16)
+    consent_at: datetime | None = None  # personal-data notice accepted (Decree 13/2023)
+    last_interaction_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class AccountCommune(SQLModel, table=True):
+    """Communes in a commune officer's scope."""
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    commune_code: str = Field(foreign_key="commune.code", primary_key=True, max_length=12)
+
+
+class Producer(SQLModel, table=True):
+    """Chủ thể OCOP: the household, co-op or enterprise that files dossiers."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    representative: str = Field(default="", max_length=200)
+    registration_number: str | None = Field(default=None, max_length=40)
+    address: str = Field(default="", max_length=300)
+    commune_code: str = Field(foreign_key="commune.code", max_length=12)
+    phone: str | None = Field(default=None, max_length=20)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class Dossier(SQLModel, table=True):
+    """One product's evaluation dossier (hồ sơ) through one attempt."""
+
+    __table_args__ = (
+        Index("ix_dossier_commune_due", "commune_code", "next_due"),
+        Index("ix_dossier_province_stage", "province_code", "stage"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    receipt_code: str = Field(max_length=16, unique=True)
+    producer_id: int = Field(foreign_key="producer.id", index=True)
+    province_code: str = Field(foreign_key="province.code", max_length=8)
+    commune_code: str = Field(foreign_key="commune.code", max_length=12)
+    product_name: str = Field(max_length=200)
+    criteria_set: int
+    attempt: str = Field(default=Attempt.NEW, max_length=16)
+    ruleset: str = Field(max_length=16)
+    plan_id: str = Field(max_length=64)
+    year: int
+    stage: str = Field(max_length=24)
+    points: float | None = None
+    stars: int | None = None
+    certificate_number: str | None = Field(default=None, max_length=64)
+    certificate_date: date | None = None
+    certificate_expiry: date | None = None
+    previous_certificate_number: str | None = Field(default=None, max_length=64)
+    previous_certificate_date: date | None = None
+    previous_dossier_id: int | None = Field(default=None, foreign_key="dossier.id")
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    commune_check: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    submitted_at: datetime | None = None
+    next_due: date | None = None  # the next plan deadline for this stage: sorts the inbox
+    version: int = 1  # optimistic lock: two officers acting at once, one wins
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class Document(SQLModel, table=True):
+    """One file (page) of one required document of a dossier."""
+
+    __table_args__ = (Index("ix_document_dossier_req", "dossier_id", "requirement"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: int = Field(foreign_key="dossier.id")
+    requirement: str = Field(max_length=48)
+    page: int = 1
+    path: str = Field(max_length=300)  # relative to the data directory
+    sha256: str = Field(max_length=64, index=True)
+    mime: str = Field(max_length=64)
+    pages: int = 1
+    size_bytes: int
+    quality_flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    uploaded_by: int | None = Field(default=None, foreign_key="account.id")
+    replaced: bool = False  # superseded by a newer upload; kept for the audit trail
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class DossierEvent(SQLModel, table=True):
+    """Audit trail: who did what to a dossier, from which stage to which."""
+
+    __table_args__ = (Index("ix_event_dossier_at", "dossier_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: int = Field(foreign_key="dossier.id")
+    actor_id: int | None = Field(default=None, foreign_key="account.id")
+    action: str = Field(max_length=32)
+    from_stage: str | None = Field(default=None, max_length=24)
+    to_stage: str | None = Field(default=None, max_length=24)
+    note: str = Field(default="", max_length=2000)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utc_now)
+
+
+class ConversationState(SQLModel, table=True):
+    """Where a person is in a chat flow: in SQL, so restarts and other processes continue it."""
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    flow: str = Field(default="", max_length=32)
+    step: str = Field(default="", max_length=48)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = 0
+    updated_at: datetime = Field(default_factory=utc_now)

@@ -1,0 +1,1 @@
+"""Use cases. Each takes an open session, the ``CoreContext`` and the acting ``Actor``."""

@@ -1,0 +1,108 @@
+"""Accounts: a person on a channel, their role and scope."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ocop_core.authz import Actor
+from ocop_core.errors import Forbidden, ValidationError
+from ocop_core.i18n import N_, normalise_locale
+from ocop_core.models import Account, AccountCommune, AccountStatus, Commune, Province, Role
+from ocop_core.services.context import CoreContext
+
+
+async def get_or_create_account(
+    s: AsyncSession,
+    ctx: CoreContext,
+    *,
+    channel: str,
+    platform_user_id: str,
+    chat_id: str,
+    display_name: str = "",
+    locale: str | None = None,
+) -> Account:
+    """The account for this person on this channel; touches ``last_interaction_at``."""
+    stmt = select(Account).where(
+        Account.channel == channel, Account.platform_user_id == platform_user_id
+    )
+    account = (await s.exec(stmt)).first()
+    now = ctx.clock.now()
+    if account is None:
+        account = Account(
+            channel=channel,
+            platform_user_id=platform_user_id,
+            chat_id=chat_id,
+            display_name=display_name[:200],
+            locale=normalise_locale(locale),
+            created_at=now,
+        )
+        s.add(account)
+    else:
+        account.chat_id = chat_id
+        if account.status == AccountStatus.STOPPED:
+            account.status = AccountStatus.ACTIVE  # they wrote again: they want messages
+    account.last_interaction_at = now
+    await s.flush()
+    return account
+
+
+async def actor_for(s: AsyncSession, account: Account) -> Actor:
+    communes: frozenset[str] = frozenset()
+    if account.role == Role.COMMUNE:
+        rows = await s.exec(
+            select(AccountCommune.commune_code).where(AccountCommune.account_id == account.id)
+        )
+        communes = frozenset(rows.all())
+    return Actor(
+        account_id=account.id,
+        role=account.role,
+        communes=communes,
+        province_code=account.province_code,
+        locale=account.locale,
+    )
+
+
+async def grant_role(
+    s: AsyncSession,
+    actor: Actor,
+    account: Account,
+    role: str,
+    *,
+    commune_code: str | None = None,
+) -> Account:
+    """Make ``account`` an officer. Only an admin (or the operator's CLI) may do this."""
+    if actor.role != Role.ADMIN:
+        raise Forbidden(N_("error.not_allowed"))
+    if role not in {r.value for r in Role}:
+        raise ValidationError(N_("error.unknown_role"), role=role)
+    province: str | None = None
+    if commune_code is not None:
+        commune = await s.get(Commune, commune_code.strip())
+        if commune is None:
+            raise ValidationError(N_("error.unknown_commune"), code=commune_code)
+        province = commune.province_code
+    if role in (Role.COMMUNE, Role.PROVINCE) and province is None:
+        raise ValidationError(N_("error.officer_needs_commune"))
+    account.role = role
+    account.province_code = province if role != Role.ADMIN else None
+    if role == Role.COMMUNE and commune_code is not None:
+        exists = await s.get(AccountCommune, (account.id, commune_code.strip()))
+        if exists is None:
+            s.add(AccountCommune(account_id=account.id, commune_code=commune_code.strip()))
+    await s.flush()
+    return account
+
+
+async def province_name(s: AsyncSession, code: str) -> str:
+    province = await s.get(Province, code)
+    return province.name if province else code
+
+
+async def officers_of_commune(s: AsyncSession, commune_code: str) -> list[Account]:
+    stmt = (
+        select(Account)
+        .join(AccountCommune, col(AccountCommune.account_id) == col(Account.id))
+        .where(AccountCommune.commune_code == commune_code, Account.role == Role.COMMUNE)
+    )
+    return list((await s.exec(stmt)).all())

@@ -1,0 +1,20 @@
+"""What every use case needs besides the session and the actor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ocop_core.clock import Clock, SystemClock
+from ocop_core.plans import PlanRegistry
+
+
+@dataclass
+class CoreContext:
+    clock: Clock = field(default_factory=SystemClock)
+    plans: PlanRegistry = field(default_factory=PlanRegistry)
+    data_dir: Path = Path("var")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"

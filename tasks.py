@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Bootstrap and run the project with nothing but Python 3.11+.
+
+    python3 tasks.py run     # create .venv if missing, migrate, start the bot (SQLite, no token)
+    python3 tasks.py test    # create .venv if missing, run ruff and the test suite
+    python3 tasks.py bench   # run the benchmarks in bench/
+
+The virtual environment is rebuilt only when pyproject.toml changes (a stamp file holds its hash).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+STAMP = VENV / ".ocop-installed"
+
+
+def _pyproject_hash() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):  # noqa: UP036 (this file runs under any python3)
+        sys.exit("ocop-bot needs Python 3.11 or newer; this is " + sys.version.split()[0])
+    if not PY.exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.create(VENV, with_pip=True)
+    if STAMP.exists() and STAMP.read_text() == _pyproject_hash():
+        return
+    print("Installing dependencies into .venv ...", flush=True)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", ".[dev,postgres]"], check=True, cwd=ROOT)
+    STAMP.write_text(_pyproject_hash())
+
+
+def run(args: list[str]) -> int:
+    return subprocess.call([str(BIN / "ocop-bot"), *(args or ["run"])], cwd=ROOT)
+
+
+def test(args: list[str]) -> int:
+    rc = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+    if rc != 0:
+        return rc
+    rc = subprocess.call([str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT)
+    if rc != 0:
+        return rc
+    return subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT)
+
+
+def bench(args: list[str]) -> int:
+    rc = 0
+    names = args or sorted(p.name for p in (ROOT / "bench").glob("*.py") if p.name[0] != "_")
+    for name in names:
+        print(f"== bench/{name}", flush=True)
+        rc |= subprocess.call([str(PY), str(ROOT / "bench" / name)], cwd=ROOT)
+    return rc
+
+
+COMMANDS = {"run": run, "test": test, "bench": bench}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit("usage: python3 tasks.py {run|test|bench} [args...]")
+    ensure_venv()
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+
+
+if __name__ == "__main__":
+    main()
