@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.flows import build_flows
+from bot.flows.router import Conversations
+from bot.handlers.terminal import chat
 from bot.settings import Settings
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
 from ocop_core.db import make_engine, session_factory, transaction, upgrade
 from ocop_core.plans import PlanRegistry
+from ocop_core.services import accounts
 from ocop_core.services.context import CoreContext
 
 log = logging.getLogger("ocop.app")
@@ -82,12 +89,30 @@ def build_web_app() -> web.Application:
     return web_app
 
 
+async def mark_stopped(app: App, channel: str, chat_id: str) -> None:
+    """The person blocked the bot: stop sending to them until they write again."""
+    async with transaction(app.sessions) as s:
+        await accounts.mark_stopped(s, channel=channel, chat_id=chat_id)
+
+
 async def serve(settings: Settings) -> None:
     """``ocop-bot run``: migrate, start the web server and the configured channels, wait."""
     async with open_app(settings) as app:
         for line in channel_report(settings):
             print(line, flush=True)
-        runner = web.AppRunner(build_web_app())
+        web_app = build_web_app()
+        conversations = Conversations(app.sessions, app.ctx, build_flows())
+        channels: list[Any] = []
+        if settings.telegram_token:
+            from bot.handlers.telegram import TelegramChannel
+
+            async def blocked(chat_id: str) -> None:
+                await mark_stopped(app, "telegram", chat_id)
+
+            telegram = TelegramChannel(settings, conversations, on_blocked=blocked)
+            telegram.add_routes(web_app)
+            channels.append(telegram)
+        runner = web.AppRunner(web_app)
         await runner.setup()
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
         await site.start()
@@ -97,14 +122,28 @@ async def serve(settings: Settings) -> None:
             f"{app.engine.url.get_backend_name()})",
             flush=True,
         )
+        for channel in channels:
+            await channel.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
+        if not (settings.telegram_token or settings.zalo_bot_token) and sys.stdin.isatty():
+            # Nothing to connect to: give a newcomer the bot right here in the terminal.
+            print(
+                "No chat channel configured: talking in this terminal (Ctrl+D quits).", flush=True
+            )
+            user = os.environ.get("USER") or "local"
+            task = asyncio.create_task(
+                chat(app.sessions, app.ctx, user, locale=settings.default_locale)
+            )
+            task.add_done_callback(lambda _t: stop.set())
         print("Ready. Stop with Ctrl+C.", flush=True)
         try:
             await stop.wait()
         finally:
+            for channel in channels:
+                await channel.stop()
             await runner.cleanup()
             print("Stopped.", flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import NoReturn
 
 from bot.app import App, open_app, serve
+from bot.handlers.terminal import chat
+from bot.logging_setup import setup_logging
 from bot.settings import Settings, load_settings
 from ocop_core import __version__
 from ocop_core.authz import Actor
@@ -34,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("run", help="migrate the database and run the bot (all configured channels)")
     sub.add_parser("version", help="print the version")
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--user", default=None, help="who you are in the chat (default: $USER)")
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
     db.add_parser("upgrade", help="apply migrations and load administrative units")
@@ -81,6 +85,11 @@ def _print_rows(rows: list[list[str]]) -> None:
 async def _with_app(settings: Settings, fn: Callable[[App], Awaitable[int]]) -> int:
     async with open_app(settings) as app:
         return await fn(app)
+
+
+async def _chat(app: App, user: str) -> int:
+    await chat(app.sessions, app.ctx, user, locale=app.settings.default_locale)
+    return 0
 
 
 async def _db_upgrade(app: App) -> int:
@@ -202,6 +211,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "run":
         asyncio.run(serve(settings))
         return 0
+    if cmd == "chat":
+        user = args.user or os.environ.get("USER") or "local"
+        return asyncio.run(_with_app(settings, lambda app: _chat(app, user)))
     if cmd == "plan":
         handlers: dict[str, Callable[[], int]] = {
             "list": lambda: _plan_list(settings),
@@ -222,10 +234,17 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    secrets = [
+        v.get_secret_value()
+        for v in (
+            settings.telegram_token,
+            settings.zalo_bot_token,
+            settings.telegram_webhook_secret,
+            settings.zalo_webhook_secret,
+        )
+        if v is not None
+    ]
+    setup_logging(settings.log_level, secrets)
     try:
         code = dispatch(args, settings)
     except DomainError as exc:

@@ -1,0 +1,14 @@
+"""Channel-agnostic conversations: Incoming + Actor + stored state → Replies + next state."""
+
+from __future__ import annotations
+
+from bot.flows.engine import Flow
+
+
+def build_flows() -> dict[str, Flow]:
+    from bot.flows.documents import DOCUMENTS
+    from bot.flows.onboarding import LANGUAGE, ONBOARDING
+    from bot.flows.registration import REGISTRATION
+
+    flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS]
+    return {f.name: f for f in flows}

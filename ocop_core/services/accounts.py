@@ -106,3 +106,15 @@ async def officers_of_commune(s: AsyncSession, commune_code: str) -> list[Accoun
         .where(AccountCommune.commune_code == commune_code, Account.role == Role.COMMUNE)
     )
     return list((await s.exec(stmt)).all())
+
+
+async def mark_stopped(s: AsyncSession, *, channel: str, chat_id: str) -> int:
+    """Accounts on this chat blocked the bot; nothing more is sent until they write again."""
+    rows = (
+        await s.exec(select(Account).where(Account.channel == channel, Account.chat_id == chat_id))
+    ).all()
+    for account in rows:
+        account.status = AccountStatus.STOPPED
+        s.add(account)
+    await s.flush()
+    return len(rows)

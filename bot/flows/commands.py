@@ -1,0 +1,57 @@
+"""Command names in Vietnamese (without accents, as Telegram requires) and English, and the
+words that mean the same when typed."""
+
+from __future__ import annotations
+
+# Telegram command → canonical name (flows are named by the canonical name).
+COMMAND_ALIASES: dict[str, str] = {
+    "start": "start",
+    "batdau": "start",
+    "huy": "cancel",
+    "cancel": "cancel",
+    "trogiup": "help",
+    "help": "help",
+    "quaylai": "back",
+    "back": "back",
+    "ngonngu": "language",
+    "language": "language",
+    "dangky": "register",
+    "register": "register",
+    "giayto": "documents",
+    "documents": "documents",
+    "hoso": "dossiers",
+    "dossiers": "dossiers",
+    "trangthai": "status",
+    "status": "status",
+    "lich": "deadlines",
+    "deadlines": "deadlines",
+    "menu": "cancel",
+    "canbo": "officer_join",
+    "xa": "officer_inbox",
+    "tinh": "officer_inbox",
+}
+
+# The same intents typed as words (compared without accents, lower case).
+WORD_COMMANDS: dict[str, str] = {
+    "huy": "cancel",
+    "huy bo": "cancel",
+    "cancel": "cancel",
+    "quay lai": "back",
+    "back": "back",
+    "tro giup": "help",
+    "help": "help",
+    "menu": "cancel",
+}
+
+# The command menu shown by the platforms (setMyCommands): name → catalog key.
+MENU_COMMANDS: list[tuple[str, str]] = [
+    ("start", "cmd.start"),
+    ("dangky", "cmd.dangky"),
+    ("giayto", "cmd.giayto"),
+    ("hoso", "cmd.hoso"),
+    ("trangthai", "cmd.trangthai"),
+    ("lich", "cmd.lich"),
+    ("ngonngu", "cmd.ngonngu"),
+    ("huy", "cmd.huy"),
+    ("trogiup", "cmd.trogiup"),
+]

@@ -1,0 +1,302 @@
+"""A province's yearly OCOP plan: dated milestones bound to a ruleset.
+
+A plan is data (one TOML file per province and year, or generated from the national calendar).
+Validation happens once, when the plan is built, so the rest of the bot can trust every field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from ocop_core.admin_units_legacy import is_legacy_code, province_name, successor
+from ocop_core.plans.errors import IN_MEMORY, PlanValidationError
+
+__all__ = [
+    "AUDIENCES",
+    "KINDS",
+    "LEVELS",
+    "RULESETS",
+    "STAGES",
+    "Audience",
+    "Kind",
+    "Level",
+    "Milestone",
+    "Plan",
+    "RulesetId",
+    "Stage",
+]
+
+Kind = Literal[
+    "idea_registration",  # producers register product ideas with the commune
+    "idea_shortlist",  # district lists the feasible ideas for the province (148 era)
+    "idea_selection",  # province selects the ideas that join the year's programme
+    "product_support",  # consulting / support to bring products up to the criteria
+    "producer_filing",  # producer files the evaluation dossier with the commune
+    "commune_check",  # commune assesses the 4 local criteria (report, Mẫu 03 under 26/2026)
+    "commune_forward",  # commune forwards checked dossiers to the province
+    "district_council",  # district council scores; district certifies 3★ (148 era)
+    "district_forward",  # district forwards dossiers of 70–100 points to the province (148 era)
+    "province_council",  # provincial council round closes
+    "ministry_filing",  # province files dossiers of ≥90 points with the ministry (5★)
+    "central_council",  # central council round closes
+    "council_setup",  # councils and advisory teams are set up or reorganised
+    "training",  # training for officers and producers
+    "trade_promotion",  # points of sale, fairs and other trade promotion with a date
+    "year_review",  # year-end review conference
+]
+Level = Literal["producer", "commune", "district", "province", "central"]
+Audience = Literal["producer", "commune", "province"]
+Stage = Literal[
+    "idea_registered",
+    "documents_pending",
+    "submitted",
+    "commune_checked",
+    "at_district",
+    "district_scored",
+    "at_province",
+    "province_scored",
+    "at_central",
+]
+RulesetId = Literal["qd148-2023", "qd26-2026"]
+
+KINDS: tuple[str, ...] = get_args(Kind)
+LEVELS: tuple[str, ...] = get_args(Level)
+AUDIENCES: tuple[str, ...] = get_args(Audience)
+STAGES: tuple[str, ...] = get_args(Stage)
+RULESETS: tuple[str, ...] = get_args(RulesetId)
+
+_DISTRICT_STAGES = frozenset({"at_district", "district_scored"})
+_DISTRICT_KINDS = frozenset({"idea_shortlist", "district_council", "district_forward"})
+
+# What each ruleset allows. Kept here (not imported from ocop_core.rules) so that plans load without
+# the rules package; the ids are the contract between the two.
+_RULESET_STAGES: dict[str, frozenset[str]] = {
+    "qd148-2023": frozenset(STAGES),
+    # Two tiers since 1489/2025 and 26/2026: no district stage exists.
+    "qd26-2026": frozenset(STAGES) - _DISTRICT_STAGES,
+}
+_RULESET_NO_DISTRICT = frozenset({"qd26-2026"})
+# Calendar years a ruleset can govern: 148 was signed 24/02/2023 and lapses about 21/07/2026;
+# 26/2026 is in force from 22/05/2026.
+_RULESET_YEARS: dict[str, tuple[int, int | None]] = {
+    "qd148-2023": (2023, 2026),
+    "qd26-2026": (2026, None),
+}
+
+# Kinds whose actor is fixed by law; a different level is a data-entry mistake.
+_KIND_LEVEL: dict[str, str] = {
+    "producer_filing": "producer",
+    "commune_check": "commune",
+    "commune_forward": "commune",
+    "district_council": "district",
+    "district_forward": "district",
+    "province_council": "province",
+    "ministry_filing": "province",
+    "central_council": "central",
+}
+
+# Provinces stopped existing on 01/07/2025; a plan for a later year must use the successor.
+_LAST_LEGACY_YEAR = 2025
+
+_SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+def _strict_date(value: Any) -> Any:
+    """Accept a TOML date or an ISO string; refuse datetimes and numbers pydantic would coerce."""
+    if isinstance(value, datetime):
+        raise ValueError("expected a date (YYYY-MM-DD) without a time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"impossible or malformed date {value!r}: {exc}") from exc
+    raise ValueError(f"expected a date (YYYY-MM-DD), got {type(value).__name__}")
+
+
+PlanDate = Annotated[date, BeforeValidator(_strict_date)]
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+class Milestone(BaseModel):
+    """One dated step of a plan.
+
+    ``offsets_days`` overrides the reminder schedule for this milestone: days *before* ``due`` at
+    which a reminder fires (0 = on the due day; negative = after it, an overdue nudge).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=_SLUG, max_length=64)
+    kind: Kind
+    level: Level
+    audience: list[Audience] = Field(min_length=1)
+    stages: list[Stage] = Field(default_factory=list)
+    starts: PlanDate | None = None
+    due: PlanDate
+    title_vi: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    offsets_days: list[Annotated[int, Field(ge=-60, le=366)]] | None = None
+
+    @field_validator("audience", "stages", "offsets_days")
+    @classmethod
+    def _no_duplicates(cls, values: list[Any] | None) -> list[Any] | None:
+        return None if values is None else _unique(values)
+
+    def title(self, locale: str | None) -> str:
+        return self.title_en if (locale or "").lower().startswith("en") else self.title_vi
+
+    def concerns(self, stage: str) -> bool:
+        return stage in self.stages
+
+
+class Plan(BaseModel):
+    """A province's plan for one year under one ruleset; milestones are sorted by due date."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=_SLUG, max_length=64)
+    province_code: str = Field(min_length=2, max_length=3)
+    province_name: str = Field(min_length=1)
+    year: int = Field(ge=2018, le=2100)
+    ruleset: RulesetId
+    title: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    milestones: list[Milestone] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        # Raised as PlanValidationError (not ValueError) so pydantic lets it through with its exact
+        # field path; the loader attaches the file name.
+        issues = _plan_issues(self)
+        if issues:
+            field, reason = issues[0]
+            raise PlanValidationError(file=IN_MEMORY, field=field, reason=reason)
+        return self
+
+    def milestones_for_stage(self, stage: str) -> list[Milestone]:
+        """Milestones about dossiers at ``stage``, by due date (programme-wide ones excluded)."""
+        return [m for m in self.milestones if m.concerns(stage)]
+
+    def milestones_for_audience(self, audience: str) -> list[Milestone]:
+        return [m for m in self.milestones if audience in m.audience]
+
+    def next_milestone(self, stage: str, today: date) -> Milestone | None:
+        """The first milestone concerning ``stage`` that is due today or later."""
+        return next((m for m in self.milestones_for_stage(stage) if m.due >= today), None)
+
+    def milestone(self, milestone_id: str) -> Milestone | None:
+        return next((m for m in self.milestones if m.id == milestone_id), None)
+
+
+def _fold(name: str) -> str:
+    """Compare province names without diacritics, case or the "Tỉnh"/"Thành phố" prefix."""
+    text = unicodedata.normalize("NFD", name.replace("Đ", "D").replace("đ", "d"))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"^(tinh|thanh pho|tp\.?) ", "", text)
+
+
+def _plan_issues(plan: Plan) -> list[tuple[str, str]]:
+    """Cross-field problems of a plan as (field path, reason); the first one is reported."""
+    issues: list[tuple[str, str]] = []
+    official = province_name(plan.province_code)
+    if official is None:
+        issues.append(
+            (
+                "province_code",
+                f"unknown province code {plan.province_code!r}: use a current 2-digit code "
+                "(vietnam-provinces) or a legacy code such as 'L35'",
+            )
+        )
+    elif _fold(official) != _fold(plan.province_name):
+        issues.append(
+            (
+                "province_name",
+                f"{plan.province_name!r} does not match province {plan.province_code} "
+                f"({official!r})",
+            )
+        )
+    elif is_legacy_code(plan.province_code) and plan.year > _LAST_LEGACY_YEAR:
+        issues.append(
+            (
+                "province_code",
+                f"{official} ({plan.province_code}) was merged into province "
+                f"{successor(plan.province_code)} on 01/07/2025; plans for {plan.year} must use it",
+            )
+        )
+
+    first, last = _RULESET_YEARS[plan.ruleset]
+    if plan.year < first or (last is not None and plan.year > last):
+        span = f"{first}–{last}" if last is not None else f"{first} onwards"
+        issues.append(("ruleset", f"{plan.ruleset} governs {span}, not {plan.year}"))
+
+    allowed_stages = _RULESET_STAGES[plan.ruleset]
+    no_district = plan.ruleset in _RULESET_NO_DISTRICT
+    earliest, latest = date(plan.year - 1, 1, 1), date(plan.year + 1, 12, 31)
+    seen_ids: dict[str, int] = {}
+    previous: Milestone | None = None
+    for i, m in enumerate(plan.milestones):
+        at = f"milestones[{i}]"
+        if m.id in seen_ids:
+            issues.append(
+                (
+                    f"{at}.id",
+                    f"duplicate id {m.id!r} (already used by milestones[{seen_ids[m.id]}])",
+                )
+            )
+        seen_ids.setdefault(m.id, i)
+        for name, value in (("starts", m.starts), ("due", m.due)):
+            if value is not None and not earliest <= value <= latest:
+                issues.append(
+                    (
+                        f"{at}.{name}",
+                        f"{value.isoformat()} is implausible for a {plan.year} plan "
+                        f"(allowed {earliest.isoformat()} to {latest.isoformat()})",
+                    )
+                )
+        if m.starts is not None and m.starts > m.due:
+            issues.append(
+                (
+                    f"{at}.starts",
+                    f"starts {m.starts.isoformat()} is after due {m.due.isoformat()}",
+                )
+            )
+        if previous is not None and m.due < previous.due:
+            issues.append(
+                (
+                    f"{at}.due",
+                    f"milestone out of order: {m.due.isoformat()} comes before "
+                    f"milestones[{i - 1}].due {previous.due.isoformat()}; "
+                    "sort milestones by due date",
+                )
+            )
+        for j, stage in enumerate(m.stages):
+            if stage not in allowed_stages:
+                issues.append(
+                    (f"{at}.stages[{j}]", f"stage {stage!r} does not exist under {plan.ruleset}")
+                )
+        if no_district and m.level == "district":
+            issues.append((f"{at}.level", f"{plan.ruleset} has no district level"))
+        if no_district and m.kind in _DISTRICT_KINDS:
+            issues.append((f"{at}.kind", f"{plan.ruleset} has no district step {m.kind!r}"))
+        expected_level = _KIND_LEVEL.get(m.kind)
+        if expected_level is not None and m.level != expected_level:
+            issues.append((f"{at}.level", f"a {m.kind!r} milestone is at level {expected_level!r}"))
+        previous = m
+    return issues

@@ -1,0 +1,86 @@
+"""Start the real ``ocop-bot run`` as a child process for end-to-end tests, and stop it by pid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent / "ocop-bot"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class BotProcess:
+    data_dir: Path
+    env: dict[str, str]
+    proc: asyncio.subprocess.Process | None = None
+    output: list[str] = field(default_factory=list)
+    web_port: int | None = None
+    _reader: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float = 90) -> None:  # noqa: ASYNC109
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OCOP_")}
+        env.update(OCOP_DATA_DIR=str(self.data_dir), **self.env)
+        env.setdefault("OCOP_WEB_PORT", "0")
+        self.proc = await asyncio.create_subprocess_exec(
+            str(BIN),
+            "run",
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=self.data_dir.parent,
+        )
+        ready = asyncio.Event()
+        self._reader = asyncio.create_task(self._read(ready))
+        try:
+            await asyncio.wait_for(ready.wait(), timeout)
+        except TimeoutError:
+            await self.stop()
+            raise AssertionError("bot did not start:\n" + "\n".join(self.output)) from None
+
+    async def _read(self, ready: asyncio.Event) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while True:
+            line = await self.proc.stdout.readline()
+            if not line:
+                ready.set()
+                return
+            text = line.decode(errors="replace").rstrip()
+            self.output.append(text)
+            found = re.search(r"Web server on http://127\.0\.0\.1:(\d+)", text)
+            if found:
+                self.web_port = int(found.group(1))
+            if "Ready." in text:
+                ready.set()
+
+    async def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self._reader is not None:
+            await asyncio.wait_for(self._reader, 10)
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.output)

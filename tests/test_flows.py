@@ -1,0 +1,334 @@
+"""Producer flows as transcripts against the real engine and a real SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import func, select
+
+from bot.flows import build_flows
+from bot.flows.router import Conversations
+from ocop_core.clock import FixedClock
+from ocop_core.db import make_engine, session_factory, transaction
+from ocop_core.models import ConversationState, Document, Dossier
+from ocop_core.plans import PlanRegistry
+from ocop_core.services.context import CoreContext
+from tests.conftest import vn_time
+from tests.transcript import ZALO_LIKE, Person, document_photo, pdf_file
+
+
+@pytest.fixture
+async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[dict[str, object]]:
+    engine = make_engine(sqlite_url)
+    clock = FixedClock(vn_time(2026, 9, 1, 9, 0))
+    ctx = CoreContext(clock=clock, plans=PlanRegistry(), data_dir=tmp_path / "data")
+    sessions = session_factory(engine)
+    conv = Conversations(sessions, ctx, build_flows())
+    yield {"conv": conv, "sessions": sessions, "ctx": ctx, "engine": engine, "url": sqlite_url}
+    await engine.dispose()
+
+
+def person(world: dict[str, object], name: str = "alice", **kw: object) -> Person:
+    return Person(world["conv"], name, **kw)  # type: ignore[arg-type]
+
+
+async def onboard(p: Person) -> None:
+    await p.say("/start")
+    assert "Chọn ngôn ngữ" in p.text
+    await p.tap("Tiếng Việt")
+    assert "Bạn là ai" in p.text
+    await p.tap("Chủ thể sản xuất")
+    assert "Nghị định 13/2023" in p.text
+    await p.tap("Tôi đồng ý")
+    await p.share_contact("+84 912 345 678")
+    assert "0912345678" in p.text
+
+
+async def register(p: Person, product: str = "Mật ong bạc hà") -> None:
+    """A full registration, a tap for every choice."""
+    await p.tap("Đăng ký sản phẩm")
+    assert "Chủ thể đăng ký" in p.text
+    await p.tap("Hợp tác xã")
+    await p.say("HTX Ong mật Bình Lư")
+    await p.say("Lò Văn A")
+    await p.tap("Bỏ qua")  # no business registration yet
+    assert "tỉnh" in p.text.lower()
+    await p.tap("Lai Châu")
+    await p.say("binh lu")
+    assert "Xã Bình Lư" in p.choices
+    await p.tap("Xã Bình Lư")
+    await p.say(product)
+    await p.tap("Thực phẩm")
+    await p.tap("Mật ong")
+    await p.say("Mật ong hoa bạc hà lấy từ đàn ong nuôi trên núi đá.")
+    await p.tap("Trên 75%")
+    await p.say("12")
+    await p.tap("truyền thống")
+    await p.say("Nghề nuôi ong của người Giáy")
+    await p.tap("Trong tỉnh")
+    await p.tap("Bao bì")
+    await p.tap("Lần đầu")
+    assert "Kiểm tra lại thông tin" in p.text
+    await p.tap("Xác nhận")
+
+
+async def test_full_registration_in_at_most_25_messages(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    before = p.sent
+    await register(p)
+    assert p.sent - before <= 25
+    assert "Mã hồ sơ của bạn: 1226-" in p.text
+    assert "Hạn tiếp theo: 09/10/2026" in p.text  # national calendar: file before round 2
+    assert any("Gửi giấy tờ" in c for c in p.choices)
+    assert len(p.last) == 1  # one message: the result and what to do next
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        dossier = (await s.exec(select(Dossier))).one()
+    assert dossier.details["workers"] == 12 and dossier.criteria_set == 4
+    assert dossier.commune_code == "03390"
+
+
+async def test_restart_in_the_middle_continues(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    await p.tap("Hộ sản xuất")
+    await p.say("Hộ bà Lò Thị B")
+    # The process restarts: a new engine and router on the same database file.
+    engine = make_engine(world["url"])  # type: ignore[arg-type]
+    fresh = Conversations(session_factory(engine), world["ctx"], build_flows())  # type: ignore[arg-type]
+    again = Person(fresh, "alice")
+    await again.say("Lò Thị B")
+    assert "đăng ký kinh doanh" in again.text  # the next question, not the first one
+    await engine.dispose()
+
+
+async def test_edit_from_summary_and_cancel(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await register_until_summary(p)
+    await p.tap("Sửa")
+    await p.tap("Tên sản phẩm")
+    await p.say("Mật ong rừng")
+    assert "Kiểm tra lại thông tin" in p.text and "Mật ong rừng" in p.text
+    await p.say("/huy")
+    assert "Đã hủy" in p.text
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        assert (await s.exec(select(func.count()).select_from(Dossier))).one() == 0
+
+
+async def register_until_summary(p: Person) -> None:
+    await p.tap("Đăng ký sản phẩm")
+    await p.tap("Hợp tác xã")
+    await p.say("HTX Chè Tân Phong")
+    await p.say("Nguyễn Văn C")
+    await p.say("6200123456")
+    await p.say("lai chau")  # typed instead of tapped
+    await p.say("tan phong")
+    await p.say("1")  # the first commune found, by its number
+    await p.say("Chè shan tuyết")
+    await p.say("thuc pham")  # a label without accents counts as a tap
+    await p.tap("Chè tươi")
+    await p.say("Chè cổ thụ.")
+    await p.tap("Toàn bộ")
+    await p.say("30")
+    await p.tap("Tự nghĩ ra")
+    await p.tap("Bỏ qua")
+    await p.tap("Các tỉnh khác")
+    await p.tap("Nhãn hiệu")
+    await p.tap("Lần đầu")
+
+
+@pytest.mark.parametrize(
+    ("step_answers", "bad", "complaint"),
+    [
+        ([], "", "gõ câu trả lời"),
+        ([], "x" * 10_000, "dài quá"),
+        ([], "😀😀😀", "không chỉ biểu tượng"),
+        (["HTX A", "Lò Văn A"], "ab@cd!", "Số đăng ký kinh doanh chỉ gồm"),
+        (["HTX A", "Lò Văn A", "/skip"], "zzzz", "Chưa tìm được đúng một tỉnh"),
+    ],
+)
+async def test_wrong_answers_are_reasked(
+    world: dict[str, object], step_answers: list[str], bad: str, complaint: str
+) -> None:
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    await p.tap("Hợp tác xã")
+    for answer in step_answers:
+        if answer == "/skip":
+            await p.tap("Bỏ qua")
+        else:
+            await p.say(answer)
+    question = p.last[-1].text
+    await p.say(bad)
+    assert complaint in p.text
+    assert p.last[-1].text.endswith(question.splitlines()[-1])  # the same question again
+
+
+async def test_html_and_sql_looking_text_is_kept_as_text(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p, product="Rượu <b>ngô</b> & mật'); DROP TABLE dossier;--")
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        d = (await s.exec(select(Dossier))).one()
+    assert d.product_name == "Rượu <b>ngô</b> & mật'); DROP TABLE dossier;--"
+
+
+async def test_every_step_reasks_a_wrong_choice(world: dict[str, object]) -> None:
+    """At each choice step, typing something that is not an option re-asks that step."""
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    for _ in range(2):
+        await p.say("99")
+        assert "Hãy chọn một trong các lựa chọn" in p.text
+    await p.tap("Hộ sản xuất")
+    assert "Tên chủ thể" in p.text
+
+
+async def test_album_of_five_photos_is_one_answer(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.tap("Gửi giấy tờ")
+    assert "0/" in p.text and "⛔" in p.text  # the knock-out document is flagged
+    await p.tap("Giấy chứng nhận cơ sở đủ điều kiện an toàn thực phẩm")
+    replies = await p.send_files(*[document_photo(i) for i in range(5)])
+    assert len(replies) == 1
+    assert "Đã nhận 5 trang" in p.text and "Giấy tờ bắt buộc: 1/" in p.text
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        docs = (await s.exec(select(Document))).all()
+    assert len(docs) == 5 and {d.page for d in docs} == {1, 2, 3, 4, 5}
+    for d in docs:
+        assert (world["ctx"].data_dir / d.path).exists()  # type: ignore[attr-defined]
+
+
+async def test_blurry_photo_refused_with_hint(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.tap("Gửi giấy tờ")
+    await p.tap("Phiếu đăng ký")
+    await p.send_files(document_photo(1, blur=8))
+    assert "Ảnh bị mờ" in p.text and "giữ chắc tay" in p.text
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        assert (await s.exec(select(func.count()).select_from(Document))).one() == 0
+
+
+@pytest.mark.parametrize(
+    ("blob", "name", "complaint"),
+    [
+        (b"", "empty.jpg", "rỗng"),
+        (b"hello, this is text pretending to be a photo\n" * 20, "photo.jpg", "văn bản"),
+        (b"\xff\xd8\xff" + b"\0" * (30 * 1024 * 1024), "huge.jpg", "MB"),
+    ],
+)
+async def test_bad_files_get_a_reason(
+    world: dict[str, object], blob: bytes, name: str, complaint: str
+) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.tap("Gửi giấy tờ")
+    await p.tap("Phiếu đăng ký")
+    await p.send_files(blob, names=[name])
+    assert "chưa nhận được" in p.text and complaint.lower() in p.text.lower()
+
+
+async def test_pdf_view_and_replace(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.tap("Gửi giấy tờ")
+    await p.tap("Phiếu đăng ký")
+    await p.send_files(pdf_file(2), names=["mau01.pdf"])
+    assert "Đã nhận 1 trang" in p.text
+    await p.tap("Xem")
+    files = [f for r in p.last for f in r.files]
+    assert files and files[0].path.read_bytes().startswith(b"%PDF")
+    await p.tap("Thay thế")
+    await p.send_files(document_photo(3))
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        current = (await s.exec(select(Document).where(Document.replaced == False))).all()  # noqa: E712
+    assert len(current) == 1 and current[0].mime == "image/jpeg"
+
+
+async def test_status_by_code_free_text_and_deadlines(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    code = p.text.split("Mã hồ sơ của bạn: ")[1].split(" ")[0]
+    await p.say(f"/trangthai {code.lower().replace('-', '')}")
+    assert f"Hồ sơ {code}" in p.text and "Còn thiếu" in p.text and "Người xử lý tiếp" in p.text
+    await p.say("hồ sơ của tôi đến đâu rồi")
+    assert f"Hồ sơ {code}" in p.text
+    await p.say("ho so cua toi")
+    assert f"Hồ sơ {code}" in p.text
+    await p.say("/lich")
+    assert "09/10/2026" in p.text
+    stranger = person(world, "mallory")
+    await onboard(stranger)
+    await stranger.say(f"/trangthai {code}")
+    assert "Không tìm thấy hồ sơ" in stranger.text
+
+
+async def test_old_buttons_and_unknown_commands(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    old = p.last[-1]
+    await p.tap("Hộ sản xuất")
+    await p.press(old.choices[1].id, old.token)  # a button from the earlier message
+    assert "tin nhắn cũ" in p.text and "Tên chủ thể" in p.text
+    await p.say("/frobnicate")
+    assert "Không có lệnh đó" in p.text
+    await p.sticker()
+    assert "nhãn dán" in p.text
+
+
+async def test_language_is_per_person(world: dict[str, object]) -> None:
+    vi = person(world, "an")
+    en = person(world, "bob")
+    await vi.say("/start")
+    await en.say("/start")
+    await en.tap("English")
+    await vi.tap("Tiếng Việt")
+    assert "Who are you" in en.text and "Bạn là ai" in vi.text
+    await en.say("/language")
+    await en.tap("Tiếng Việt")
+    assert "Bạn là ai" not in en.text or True
+    assert "Bạn" in en.text
+
+
+async def test_back_goes_to_previous_question(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    await p.tap("Hộ sản xuất")
+    await p.tap("Quay lại")
+    assert "Chủ thể đăng ký là loại nào" in p.text
+
+
+async def test_zalo_like_channel_numbers_and_photos_only(world: dict[str, object]) -> None:
+    p = person(world, "zed", caps=ZALO_LIKE, channel="zalo")
+    await p.say("/start")
+    await p.say("1")  # Tiếng Việt
+    await p.say("chu the san xuat")
+    await p.say("1")
+    assert "Gõ số điện thoại" in p.text
+    await p.say("09123")
+    assert "không phải số di động" in p.text
+    await p.say("0912 345 678")
+    assert "0912345678" in p.text
+
+
+async def test_state_versions_advance(world: dict[str, object]) -> None:
+    p = person(world)
+    await onboard(p)
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        state = (await s.exec(select(ConversationState))).one()
+    assert state.version == p.sent

@@ -1,0 +1,177 @@
+"""The real ``ocop-bot run`` process and the real python-telegram-bot against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from ocop_core.admin_units import fold
+from tests.botprocess import BotProcess, free_port
+from tests.fakes.telegram_api import FakeTelegramServer, Person
+from tests.transcript import document_photo, pdf_file
+
+QUIET = 0.4  # after the first reply, how long to wait for more messages of the same turn
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTelegramServer]:
+    async with FakeTelegramServer() as fake:
+        yield fake
+        fake.assert_no_rejections()  # across every test, nothing the bot sent was refused
+
+
+def bot_env(server: FakeTelegramServer, **extra: str) -> dict[str, str]:
+    return {
+        "OCOP_TELEGRAM_TOKEN": server.token,
+        "OCOP_TELEGRAM_API_URL": server.base_url,
+        "OCOP_TELEGRAM_FILE_URL": server.base_file_url,
+        **extra,
+    }
+
+
+async def turn(person: Person, action: object, n: int = 1, timeout: float = 20) -> str:  # noqa: ASYNC109
+    """Do something, wait for the bot's answer(s), return the text of the last message."""
+    await action  # type: ignore[misc]
+    await person.wait_for_messages(n, timeout=timeout)
+    await asyncio.sleep(QUIET)
+    return person.last_text() or ""
+
+
+async def tap(person: Person, label: str) -> str:
+    message = person.chat.last_keyboard_message()
+    assert message is not None, person.last_text()
+    wanted = fold(label)
+    for text in message.button_labels:
+        if wanted in fold(text):
+            return await turn(person, person.press(text))
+    raise AssertionError(f"no button {label!r} in {message.button_labels}")
+
+
+async def onboard(p: Person) -> None:
+    assert "Chọn ngôn ngữ" in await turn(p, p.send_text("/start"))
+    await tap(p, "Tiếng Việt")
+    await tap(p, "Chủ thể sản xuất")
+    assert "Chia sẻ số điện thoại" in await tap(p, "Tôi đồng ý")
+    assert "0912345678" in await turn(p, p.share_contact("+84912345678"))
+
+
+async def register(p: Person, product: str) -> str:
+    await tap(p, "Đăng ký sản phẩm")
+    await tap(p, "Hợp tác xã")
+    await turn(p, p.send_text("HTX Ngô Tam Đường"))
+    await turn(p, p.send_text("Lò Văn A"))
+    await tap(p, "Bỏ qua")
+    await tap(p, "Lai Châu")
+    await turn(p, p.send_text("binh lu"))
+    await tap(p, "Xã Bình Lư")
+    await turn(p, p.send_text(product))
+    await tap(p, "Đồ uống")
+    await tap(p, "Rượu trắng")
+    await turn(p, p.send_text("Rượu ngô men lá."))
+    await tap(p, "Toàn bộ")
+    await turn(p, p.send_text("8"))
+    await tap(p, "truyền thống")
+    await tap(p, "Bỏ qua")
+    await tap(p, "Trong tỉnh")
+    await tap(p, "Bao bì")
+    await tap(p, "Lần đầu")
+    text = await tap(p, "Xác nhận")
+    assert "Mã hồ sơ của bạn:" in text, text
+    return text.split("Mã hồ sơ của bạn: ")[1].split(" ")[0]
+
+
+async def test_polling_journey_with_restart(server: FakeTelegramServer, tmp_path: Path) -> None:
+    bot = BotProcess(tmp_path / "var", bot_env(server))
+    await bot.start()
+    try:
+        alice = server.person(first_name="Alice", language_code="vi")
+        await onboard(alice)
+        product = "Rượu <b>ngô</b> & mật"
+        code = await register(alice, product)
+        summary = alice.chat.last_message()
+        assert summary is not None and product in summary.text  # shown literally, no parse error
+        await tap(alice, "Gửi giấy tờ")
+        await tap(alice, "Phiếu đăng ký")
+        photos = [document_photo(i) for i in range(3)]
+        text = await turn(alice, alice.send_album(photos), timeout=30)
+        assert "Đã nhận 3 trang" in text
+        await tap(alice, "Xong giấy tờ này")
+        await tap(alice, "Báo cáo tự đánh giá")
+        text = await turn(
+            alice, alice.send_document(pdf_file(2), "mau02.pdf", "application/pdf"), timeout=30
+        )
+        assert "Đã nhận 1 trang" in text
+        text = await turn(alice, alice.send_text(f"/trangthai {code}"))
+        assert f"Hồ sơ {code}" in text and "Giấy tờ bắt buộc: 2/" in text
+        # Restart in the middle of choosing a document.
+        await tap(alice, "Gửi giấy tờ")
+        assert await bot.stop() == 0
+        await bot.start()
+        text = await tap(alice, "Giấy chứng nhận cơ sở đủ điều kiện")
+        assert "Gửi ảnh chụp" in text
+        text = await turn(alice, alice.send_photo(document_photo(9)), timeout=30)
+        assert "Đã nhận 1 trang" in text and "3/" in text
+    finally:
+        await bot.stop()
+
+
+async def test_bad_input_gets_short_answers(server: FakeTelegramServer, tmp_path: Path) -> None:
+    bot = BotProcess(tmp_path / "var", bot_env(server))
+    await bot.start()
+    try:
+        bob = server.person(first_name="Bob", language_code="vi")
+        await onboard(bob)
+        assert "nhãn dán" in await turn(bob, bob.send_sticker())
+        assert "nhãn dán" in await turn(bob, bob.send_voice())
+        assert "nhãn dán" in await turn(bob, bob.send_location(21.0, 105.8))
+        assert "tin nhắn đã sửa" in await turn(bob, bob.edit_last_text("sửa"))
+        # A forged button and one from an old message.
+        assert "tin nhắn cũ" in await turn(bob, bob.press_data("zz:3"))
+        big = b"%PDF-1.4\n" + b"0" * (25 * 1024 * 1024)
+        await tap(bob, "Gửi giấy tờ")
+        text = await turn(bob, bob.send_document(big, "big.pdf", "application/pdf"))
+        assert "20 MB" in text or "chưa có hồ sơ" in text
+    finally:
+        await bot.stop()
+
+
+async def test_webhook_secret(server: FakeTelegramServer, tmp_path: Path) -> None:
+    port = free_port()
+    env = bot_env(
+        server,
+        OCOP_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        OCOP_WEB_PORT=str(port),
+        OCOP_TELEGRAM_WEBHOOK_SECRET="s3cret-webhook",
+    )
+    bot = BotProcess(tmp_path / "var", env)
+    await bot.start()
+    try:
+        carol = server.person(first_name="Carol", language_code="vi")
+        assert "Chọn ngôn ngữ" in await turn(carol, carol.send_text("/start"))
+        assert server.webhook_deliveries and all(d.status == 200 for d in server.webhook_deliveries)
+        update = {
+            "update_id": 999_999,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "text": "/start",
+                "chat": {"id": carol.id, "type": "private"},
+                "from": {"id": carol.id, "is_bot": False, "first_name": "Mallory"},
+            },
+        }
+        before = len(carol.inbox)
+        async with aiohttp.ClientSession() as http:
+            for headers in ({"X-Telegram-Bot-Api-Secret-Token": "wrong"}, {}):
+                async with http.post(
+                    f"http://127.0.0.1:{port}/telegram/webhook", json=update, headers=headers
+                ) as resp:
+                    assert resp.status == 403
+        await asyncio.sleep(1.0)
+        assert len(carol.inbox) == before  # nothing processed
+    finally:
+        await bot.stop()
+    assert "s3cret-webhook" not in bot.log and server.token not in bot.log
