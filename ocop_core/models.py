@@ -191,3 +191,80 @@ class ConversationState(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     version: int = 0
     updated_at: datetime = Field(default_factory=utc_now)
+
+
+class FireStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"  # handed to the outbox
+    CANCELLED = "cancelled"  # what it waited for happened
+    DROPPED = "dropped"  # its moment and its deadline passed while we were down
+
+
+class Fire(SQLModel, table=True):
+    """A reminder due at a moment: computed from plans and dossiers, never a timer in memory.
+
+    Unique over (subject, kind, scope), so recomputing can never schedule the same one twice.
+    """
+
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", "kind", "scope"),
+        Index("ix_fire_due", "status", "fire_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject_type: str = Field(max_length=16)  # dossier | account
+    subject_id: int
+    kind: str = Field(max_length=24)  # milestone | expiry | missing_documents | commune_check
+    scope: str = Field(max_length=160)  # which milestone, offset and recipient
+    recipient_id: int = Field(foreign_key="account.id", index=True)
+    fire_at: datetime
+    deadline: date | None = None
+    status: str = Field(default=FireStatus.PENDING, max_length=16)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"  # gave up after retries
+    STOPPED = "stopped"  # the person blocked the bot or the chat is gone
+
+
+class Outbox(SQLModel, table=True):
+    """A message that is not a direct reply (reminders, officers' requests, stage notices).
+
+    Delivery resumes from this table after any crash; the idempotency key stops doubles.
+    """
+
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    priority: int = 5  # lower goes first: notices 3, reminders 5, bulk 7
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utc_now)
+    status: str = Field(default=OutboxStatus.QUEUED, max_length=16)
+    idempotency_key: str = Field(max_length=200, unique=True)
+    last_error: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utc_now)
+    sent_at: datetime | None = None
+
+
+class Invite(SQLModel, table=True):
+    """A single-use, expiring code that makes a chat account an officer (stored hashed)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    role: str = Field(max_length=16)
+    commune_code: str = Field(foreign_key="commune.code", max_length=12)
+    province_code: str = Field(max_length=8)
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: int | None = Field(default=None, foreign_key="account.id")
+    revoked_at: datetime | None = None

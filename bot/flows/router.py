@@ -30,8 +30,9 @@ from bot.flows.types import Capabilities, Choice, Incoming, Kind, Outgoing, Repl
 from ocop_core.admin_units import fold
 from ocop_core.db import is_sqlite, transaction
 from ocop_core.errors import DomainError
-from ocop_core.i18n import N_
-from ocop_core.services import accounts
+from ocop_core.i18n import N_, translate
+from ocop_core.models import Account
+from ocop_core.services import accounts, outbox
 from ocop_core.services.context import CoreContext
 
 log = logging.getLogger("ocop.router")
@@ -104,9 +105,27 @@ class Conversations:
             else:
                 fc.data.pop("_choices", None)
                 fc.data.pop("_token", None)
+            await self._queue_outgoing(fc)
             if not await save_state(s, state, flow, step, fc.data, self.core.clock.now()):
                 raise StateConflict
             return Result(replies, fc.outbox, account.id, fc.locale)
+
+    async def _queue_outgoing(self, fc: FlowContext) -> None:
+        """Messages for other people go into the outbox in the same transaction as the change
+        that caused them: both happen or neither does."""
+        for out in fc.outbox:
+            recipient = await fc.s.get(Account, out.account_id)
+            if recipient is None:
+                continue
+            text = translate(out.text_key, recipient.locale, **out.params)
+            await outbox.enqueue(
+                fc.s,
+                recipient,
+                {"text": text},
+                key=out.key,
+                now=self.core.clock.now(),
+                priority=out.priority,
+            )
 
     # -- dispatch -----------------------------------------------------------------------------
 

@@ -80,8 +80,11 @@ class Capabilities:
 
 @dataclass
 class Outgoing:
-    """A message for someone other than the sender; it goes through the outbox."""
+    """A message for someone other than the sender; it goes through the outbox, rendered in
+    the recipient's language. ``key`` makes it idempotent (e.g. "notice:<event id>")."""
 
     account_id: int
     text_key: str
+    key: str
     params: dict[str, object] = field(default_factory=dict)
+    priority: int = 3
