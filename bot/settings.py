@@ -26,12 +26,16 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org/bot"
     telegram_file_url: str = "https://api.telegram.org/file/bot"
     telegram_webhook_secret: SecretStr | None = None
+    # Messages per second across all chats (Telegram's guidance: about 30).
+    telegram_global_rate: float = Field(default=30.0, gt=0, le=10_000)
 
     zalo_bot_token: SecretStr | None = None
     zalo_api_url: str = "https://bot-api.zaloplatforms.com"
     zalo_webhook_secret: SecretStr | None = None
 
     public_url: str | None = None
+    # Signs upload/download links (HMAC); default: derived from the bot tokens.
+    link_secret: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
 
@@ -60,6 +64,13 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
         if value and not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("use a postgresql:// or sqlite:/// URL")
+        return value
+
+    @field_validator("zalo_webhook_secret")
+    @classmethod
+    def _zalo_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("must be 8 to 256 characters (a Zalo Bot Platform rule)")
         return value
 
     @field_validator("public_url", "telegram_api_url", "zalo_api_url", "telegram_file_url")

@@ -222,7 +222,7 @@ async def test_blurry_photo_refused_with_hint(world: dict[str, object]) -> None:
 @pytest.mark.parametrize(
     ("blob", "name", "complaint"),
     [
-        (b"", "empty.jpg", "rỗng"),
+        (b"", "empty.jpg", "trống"),
         (b"hello, this is text pretending to be a photo\n" * 20, "photo.jpg", "văn bản"),
         (b"\xff\xd8\xff" + b"\0" * (30 * 1024 * 1024), "huge.jpg", "MB"),
     ],

@@ -451,6 +451,17 @@ def test_dark_document_is_flagged(page_12mp: Image.Image) -> None:
     assert not out.acceptable
 
 
+def test_sparse_and_faint_pages_are_not_called_blurry(page_12mp: Image.Image) -> None:
+    # The metric looks at the busiest tiles and their own contrast, so a page with one
+    # paragraph, or grey print on grey paper, is judged on its text, not on its margins.
+    sparse = Image.new("RGB", page_12mp.size, "white")
+    sparse.paste(page_12mp.crop((0, 150, 4000, 600)), (0, 150))
+    faint = page_12mp.point(lambda v: 150 + v * 80 // 255)
+    for page in (sparse, faint):
+        out = process_upload(encode(page, quality=92))
+        assert out.flags == [], out.metrics
+
+
 def test_small_photo_is_flagged() -> None:
     out = process_upload(encode(text_page((800, 600), 14), quality=90))
     assert FLAG_TOO_SMALL in out.flags

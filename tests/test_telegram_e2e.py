@@ -175,3 +175,40 @@ async def test_webhook_secret(server: FakeTelegramServer, tmp_path: Path) -> Non
     finally:
         await bot.stop()
     assert "s3cret-webhook" not in bot.log and server.token not in bot.log
+
+
+async def test_flood_group_and_others_not_slowed(
+    server: FakeTelegramServer, tmp_path: Path
+) -> None:
+    bot = BotProcess(tmp_path / "var", bot_env(server))
+    await bot.start()
+    try:
+        flooder = server.person(first_name="Flood", language_code="vi")
+        other = server.person(first_name="Other", language_code="vi")
+        await onboard(flooder)
+        # A group message is answered with a pointer to the private chat, nothing else.
+        group = server.default_group()
+        await flooder.send_text("/start", in_group=group)
+        await server.wait_until(lambda: "nhắn riêng" in (group.last_text() or ""), 10)
+        for i in range(50):
+            await flooder.send_text(f"tin nhắn {i}")
+            await asyncio.sleep(0.1)
+        started = asyncio.get_running_loop().time()
+        text = await turn(other, other.send_text("/start"))
+        waited = asyncio.get_running_loop().time() - started - QUIET
+        assert "Chọn ngôn ngữ" in text and waited < 3.0
+        await server.wait_until(
+            lambda: any("gửi nhanh quá" in (m.text or "") for m in flooder.inbox), 30
+        )
+        texts = [m.text for m in flooder.inbox]
+        assert len(texts) < 30  # the flood was not answered message by message
+        # A button copied from another person's chat means nothing here.
+        alice_keyboard = other.chat.last_keyboard_message()
+        assert alice_keyboard is not None
+        data = alice_keyboard.inline_keyboard[0][0]["callback_data"]
+        await flooder.press_data(data)
+        await server.wait_until(
+            lambda: any("tin nhắn cũ" in (m.text or "") for m in flooder.inbox), 30
+        )
+    finally:
+        await bot.stop()

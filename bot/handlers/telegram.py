@@ -47,6 +47,8 @@ MAX_DOWNLOAD = 20 * 1024 * 1024  # Bot API getFile limit
 CAPTION_LIMIT = 1024
 ALBUM_WAIT = 1.2  # seconds to wait for the rest of an album after its last part
 WEBHOOK_PATH = "/telegram/webhook"
+FLOOD_WINDOW = 10.0  # seconds
+FLOOD_MAX = 12  # messages per window and chat (an album of 10 photos must still pass)
 
 
 class ChatPacer:
@@ -110,11 +112,13 @@ class TelegramChannel:
             builder = builder.updater(None)
         self.app = builder.build()
         self.app.add_handler(TypeHandler(Update, self._on_update))
-        self.pacer = ChatPacer()
+        self.pacer = ChatPacer(global_rate=settings.telegram_global_rate)
         self._chat_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._albums: dict[str, list[Message]] = {}
         self._album_tasks: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._recent: dict[int, list[float]] = defaultdict(list)
+        self._flood_warned: dict[int, float] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -199,10 +203,25 @@ class TelegramChannel:
             locale = normalise_locale(update.effective_user.language_code)
             await self._send_text(message.chat.id, translate(N_("tg.edit_ignored"), locale))
             return
+        if self._flooding(message.chat.id):
+            if self._flood_warned.get(message.chat.id, 0) < time.monotonic() - FLOOD_WINDOW:
+                self._flood_warned[message.chat.id] = time.monotonic()
+                locale = normalise_locale(update.effective_user.language_code)
+                await self._send_text(message.chat.id, translate(N_("tg.slow_down"), locale))
+            return
         if message.media_group_id:
             self._collect_album(message)
             return
         await self._handle_message(message)
+
+    def _flooding(self, chat_id: int) -> bool:
+        """More than FLOOD_MAX messages in FLOOD_WINDOW seconds from one chat: the rest are
+        ignored (with one polite notice) so one person cannot queue minutes of replies."""
+        now = time.monotonic()
+        recent = [t for t in self._recent[chat_id] if now - t < FLOOD_WINDOW]
+        recent.append(now)
+        self._recent[chat_id] = recent
+        return len(recent) > FLOOD_MAX
 
     async def _on_callback(self, update: Update) -> None:
         query = update.callback_query

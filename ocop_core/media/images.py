@@ -23,7 +23,7 @@ from PIL import Image, ImageChops, ImageCms, ImageOps, UnidentifiedImageError
 
 from ocop_core.errors import ValidationError
 from ocop_core.media import keys
-from ocop_core.media.quality import QualityReport, assess, percentile
+from ocop_core.media.quality import QualityReport, assess, percentile, shrink_for_analysis
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def process_image(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     long_side: int = LONG_SIDE,
     target_bytes: int = TARGET_BYTES,
-    progressive: bool = True,
+    progressive: bool = False,
 ) -> EncodedImage:
     """Decode, rotate upright, shrink, judge and re-encode one page photo."""
     image = _open(data, fmt, max_pixels)
@@ -248,10 +248,12 @@ def process_image(
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         # reducing_gap: a cheap box reduction first, LANCZOS only for the last factor <3.
         image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    if image.mode == "RGB" and _looks_grey(image):
+    # One box-reduced copy (~1000 px) serves both the grey test and the quality checks.
+    small = shrink_for_analysis(image)
+    if image.mode == "RGB" and _looks_grey(small):
         image = image.convert("L")  # grey scans/photos: no chroma planes to store
     image.info = {}  # drop exif, icc_profile, xmp, comment, dpi...: nothing leaks out
-    report = assess(image, original)
+    report = assess(small, original)
     image, encoded, jpeg_quality = _encode(image, target_bytes, progressive)
     return EncodedImage(
         data=encoded,

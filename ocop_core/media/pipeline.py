@@ -56,7 +56,7 @@ def process_upload(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     long_side: int = LONG_SIDE,
     target_bytes: int = TARGET_BYTES,
-    progressive: bool = True,
+    progressive: bool = False,
 ) -> ProcessedFile:
     """Check, normalise and judge one uploaded photo or PDF.
 

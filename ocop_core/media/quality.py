@@ -6,10 +6,12 @@ whole frame: it depends on how much text is on the page (a page with one line lo
 "blurry") and on contrast (grey paper looks "blurry"). Taking the busiest tiles removes the
 first dependence, dividing by their contrast removes the second.
 
-Calibration (synthetic documents, 12 MP, JPEG, see tests/test_media.py): sharp pages score
-17-50 (17 = a single line of text on an empty page), the same pages blurred with a
-Gaussian of radius 6 at full size score 2-10 (10 = with heavy sensor noise added after the
-blur). Radius 3 scores 14-23, radius 4 scores 8-15: the threshold sits between.
+Calibration (synthetic pages drawn with ImageDraw at 12 MP, saved as JPEG, run through
+the whole pipeline): sharp pages score 17-32, and 11 for a single short line on an
+otherwise empty page; the same pages blurred with a Gaussian of radius 6 at full size
+score 1-7.5 (7.5 with heavy sensor noise added after the blur). Radius 4 scores 6.7-9.1
+and radius 3 scores 8.4-14: the threshold (10) flags radius >= 4 and lets most radius 3
+through, where text is soft but still readable.
 """
 
 from __future__ import annotations
@@ -65,12 +67,18 @@ def percentile(hist: list[int], q: float) -> int:
     return len(hist) - 1
 
 
-def analysis_copy(image: Image.Image) -> Image.Image:
-    """A grey copy with a fixed long side, so thresholds mean the same for every input size."""
+def shrink_for_analysis(image: Image.Image) -> Image.Image:
+    """A box-averaged copy no smaller than the analysis size (any mode); cheap."""
     long_side = max(image.size)
     if long_side >= 2 * ANALYSIS_LONG_SIDE:
         # reduce() is a plain box average, cheaper than resize(); shrink before converting.
-        image = image.reduce(long_side // ANALYSIS_LONG_SIDE)
+        return image.reduce(long_side // ANALYSIS_LONG_SIDE)
+    return image
+
+
+def analysis_copy(image: Image.Image) -> Image.Image:
+    """A grey copy with a fixed long side, so thresholds mean the same for every input size."""
+    image = shrink_for_analysis(image)
     grey = image if image.mode == "L" else image.convert("L")
     long_side = max(grey.size)
     if long_side > ANALYSIS_LONG_SIDE:
@@ -117,7 +125,10 @@ def sharpness(grey: Image.Image) -> float:
 
 
 def assess(image: Image.Image, original_size: tuple[int, int]) -> QualityReport:
-    """Flag a page photo that a person could not read; ``original_size`` is after rotation."""
+    """Flag a page photo that a person could not read; ``original_size`` is after rotation.
+
+    ``image`` is the page at any size >= the analysis size (or smaller, for small photos).
+    """
     grey = analysis_copy(image)
     hist = grey.histogram()
     p90 = percentile(hist, 0.90)
