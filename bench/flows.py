@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import prepare_database  # noqa: E402
-from bot.flows import build_flows  # noqa: E402
-from bot.flows.router import Conversations  # noqa: E402
-from ocop_core.clock import VN_TZ, FixedClock  # noqa: E402
-from ocop_core.db import make_engine, session_factory  # noqa: E402
-from ocop_core.plans import PlanRegistry  # noqa: E402
-from ocop_core.services.context import CoreContext  # noqa: E402
-from tests.transcript import Person  # noqa: E402
+from bot.app import prepare_database
+from bot.flows import build_flows
+from bot.flows.router import Conversations
+from ocop_core.clock import VN_TZ, FixedClock
+from ocop_core.db import make_engine, session_factory
+from ocop_core.plans import PlanRegistry
+from ocop_core.services.context import CoreContext
+from tests.transcript import Person
 
 SCRIPT: list[tuple[str, str]] = [
     ("say", "/start"),

@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ocop_core.admin_units import fold  # noqa: E402
-from tests.botprocess import BotProcess  # noqa: E402
-from tests.fakes.telegram_api import FakeTelegramServer, Person, RateLimits  # noqa: E402
+from ocop_core.admin_units import fold
+from tests.botprocess import BotProcess
+from tests.fakes.telegram_api import FakeTelegramServer, Person, RateLimits
 
 ECHO = Path(__file__).resolve().parent / "_echo_bot.py"
 STEPS: list[tuple[str, str]] = [
