@@ -47,11 +47,19 @@ def translate(key: str, locale: str | None = None, /, **params: Any) -> str:
     loc = normalise_locale(locale)
     text = _lookup(key, loc)
     if params:
+        values = _Missing({k: _param(v, loc) for k, v in params.items()})
         try:
-            return text.format(**{k: _param(v, loc) for k, v in params.items()})
-        except (KeyError, IndexError, ValueError):
+            return text.format_map(values)
+        except (IndexError, ValueError):
             return text
     return text
+
+
+class _Missing(dict[str, Any]):
+    """A placeholder nobody filled shows as "…" rather than breaking the whole message."""
+
+    def __missing__(self, key: str) -> str:
+        return "…"
 
 
 def _lookup(key: str, loc: str) -> str:

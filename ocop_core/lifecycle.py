@@ -102,7 +102,9 @@ def parse_points(value: str | float | Decimal) -> float:
     except InvalidOperation:
         raise ValidationError(N_("error.points_format"), value=str(value)[:20]) from None
     if not points.is_finite() or points < 0 or points > 100:
-        raise ValidationError(N_("error.points_range"), points=str(value)[:20])
+        raise ValidationError(
+            N_("error.points_range"), points=str(value)[:20], min_points=0, max_points=100
+        )
     if points != points.quantize(Decimal("0.01")):
         raise ValidationError(N_("error.points_format"), value=str(value)[:20])
     return float(points)

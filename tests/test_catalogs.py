@@ -92,3 +92,25 @@ def test_vietnamese_is_vietnamese() -> None:
         if re.search(r"[ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ]", t)
     ]
     assert len(with_marks) >= 0.95 * len(long_texts)
+
+
+@pytest.mark.parametrize(
+    ("key", "params", "vi", "en"),
+    [
+        ("error.points_range", {"points": "120"}, "120", "120"),
+        ("error.unknown_commune", {"code": "99999"}, "Không tìm thấy xã", "No commune"),
+        (
+            "error.wrong_stage",
+            {"action": "action.submit", "stage": "stage.certified"},
+            "Không thể nộp hồ sơ khi hồ sơ đang ở bước «Đã được công nhận»",
+            "Cannot submit while the dossier is at “Certified”",
+        ),
+    ],
+)
+def test_domain_errors_read_well_in_both_languages(
+    key: str, params: dict[str, str], vi: str, en: str
+) -> None:
+    from ocop_core.i18n import translate
+
+    assert vi in translate(key, "vi", **params)
+    assert en in translate(key, "en", **params)

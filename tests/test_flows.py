@@ -169,13 +169,23 @@ async def test_wrong_answers_are_reasked(
     assert p.last[-1].text.endswith(question.splitlines()[-1])  # the same question again
 
 
-async def test_html_and_sql_looking_text_is_kept_as_text(world: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "product",
+    [
+        "Rượu <b>ngô</b> & mật'); DROP TABLE dossier;--",
+        "*Chè* _shan_ [tuyết](http://x) `code`",
+    ],
+)
+async def test_html_markdown_and_sql_looking_text_is_kept_as_text(
+    world: dict[str, object], product: str
+) -> None:
     p = person(world)
     await onboard(p)
-    await register(p, product="Rượu <b>ngô</b> & mật'); DROP TABLE dossier;--")
+    await register(p, product=product)
+    assert product in p.text
     async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
         d = (await s.exec(select(Dossier))).one()
-    assert d.product_name == "Rượu <b>ngô</b> & mật'); DROP TABLE dossier;--"
+    assert d.product_name == product
 
 
 async def test_every_step_reasks_a_wrong_choice(world: dict[str, object]) -> None:
@@ -332,3 +342,48 @@ async def test_state_versions_advance(world: dict[str, object]) -> None:
     async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
         state = (await s.exec(select(ConversationState))).one()
     assert state.version == p.sent
+
+
+async def test_a_wrong_answer_at_every_registration_step(world: dict[str, object]) -> None:
+    """Before each right answer, a wrong one: the step says what is wrong and asks again,
+    and nothing moves on."""
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    script: list[tuple[str, str, str]] = [
+        # (wrong answer, expected complaint, right answer as "tap:label" or text)
+        ("99", "Hãy chọn một trong các lựa chọn", "tap:Hợp tác xã"),
+        ("   ", "gõ câu trả lời", "HTX Ong mật Bình Lư"),
+        ("🐝🐝", "không chỉ biểu tượng", "Lò Văn A"),
+        ("ab@cd!", "Số đăng ký kinh doanh chỉ gồm", "tap:Bỏ qua"),
+        ("Sao Hỏa", "Chưa tìm được đúng một tỉnh", "tap:Lai Châu"),
+        ("qqqqq", "Không tìm thấy xã", "binh lu"),
+        ("77", "Không tìm thấy xã", "tap:Xã Bình Lư"),  # typed text searches again
+        ("x" * 300, "dài quá", "Mật ong bạc hà"),
+        ("42", "Hãy chọn một trong các lựa chọn", "tap:Thực phẩm"),
+        ("42", "Hãy chọn một trong các lựa chọn", "tap:Mật ong"),
+        ("***", "không chỉ biểu tượng", "Mật ong hoa bạc hà."),
+        ("hmm", "Hãy chọn một trong các lựa chọn", "tap:Trên 75%"),
+        ("mười hai", "gõ số người bằng chữ số", "12"),
+        ("0", "Hãy chọn một trong các lựa chọn", "tap:truyền thống"),
+        ("!!!", "không chỉ biểu tượng", "tap:Bỏ qua"),
+        ("9", "Hãy chọn một trong các lựa chọn", "tap:Trong tỉnh"),
+        ("9", "Hãy chọn một trong các lựa chọn", "tap:Bao bì"),
+        ("9", "Hãy chọn một trong các lựa chọn", "tap:Nâng hạng"),
+        ("", "gõ câu trả lời", "12/2021/QĐ-UBND"),
+        ("31/02/2022", "Ngày chưa đúng", "15/03/2022"),
+        ("9", "Hãy chọn một trong các lựa chọn", "tap:Xác nhận"),
+    ]
+    for wrong, complaint, right in script:
+        question = p.last[-1].text.splitlines()[-1]
+        await p.say(wrong)
+        assert complaint in p.text, (wrong, p.text)
+        assert p.last[-1].text.splitlines()[-1] == question  # the same question again
+        if right.startswith("tap:"):
+            await p.tap(right[4:])
+        else:
+            await p.say(right)
+    assert "Mã hồ sơ của bạn" in p.text
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        d = (await s.exec(select(Dossier))).one()
+    assert (d.attempt, d.previous_certificate_number) == ("upgrade", "12/2021/QĐ-UBND")
