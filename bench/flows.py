@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._registration import STEPS as SCRIPT
 from bot.app import prepare_database
 from bot.flows import build_flows
 from bot.flows.router import Conversations
@@ -27,34 +28,6 @@ from ocop_core.db import make_engine, session_factory
 from ocop_core.plans import PlanRegistry
 from ocop_core.services.context import CoreContext
 from tests.transcript import Person
-
-SCRIPT: list[tuple[str, str]] = [
-    ("say", "/start"),
-    ("tap", "Tiếng Việt"),
-    ("tap", "Chủ thể sản xuất"),
-    ("tap", "Tôi đồng ý"),
-    ("contact", "0912345678"),
-    ("tap", "Đăng ký sản phẩm"),
-    ("tap", "Hợp tác xã"),
-    ("say", "HTX Ong mật"),
-    ("say", "Lò Văn A"),
-    ("tap", "Bỏ qua"),
-    ("tap", "Lai Châu"),
-    ("say", "binh lu"),
-    ("tap", "Xã Bình Lư"),
-    ("say", "Mật ong bạc hà"),
-    ("tap", "Thực phẩm"),
-    ("tap", "Mật ong"),
-    ("say", "Mật ong hoa bạc hà."),
-    ("tap", "Trên 75%"),
-    ("say", "12"),
-    ("tap", "truyền thống"),
-    ("say", "Nghề nuôi ong"),
-    ("tap", "Trong tỉnh"),
-    ("tap", "Bao bì"),
-    ("tap", "Lần đầu"),
-    ("tap", "Xác nhận"),
-]
 
 
 async def run(people: int) -> None:

@@ -27,38 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._registration import STEPS
 from ocop_core.admin_units import fold
 from tests.botprocess import BotProcess
 from tests.fakes.telegram_api import FakeTelegramServer, Person, RateLimits
 
 ECHO = Path(__file__).resolve().parent / "_echo_bot.py"
-STEPS: list[tuple[str, str]] = [
-    ("say", "/start"),
-    ("tap", "Tiếng Việt"),
-    ("tap", "Chủ thể sản xuất"),
-    ("tap", "Tôi đồng ý"),
-    ("contact", "+84912345678"),
-    ("tap", "Đăng ký sản phẩm"),
-    ("tap", "Hợp tác xã"),
-    ("say", "HTX Ong mật"),
-    ("say", "Lò Văn A"),
-    ("tap", "Bỏ qua"),
-    ("tap", "Lai Châu"),
-    ("say", "binh lu"),
-    ("tap", "Xã Bình Lư"),
-    ("say", "Mật ong bạc hà"),
-    ("tap", "Thực phẩm"),
-    ("tap", "Mật ong"),
-    ("say", "Mật ong hoa bạc hà."),
-    ("tap", "Trên 75%"),
-    ("say", "12"),
-    ("tap", "truyền thống"),
-    ("say", "Nghề nuôi ong"),
-    ("tap", "Trong tỉnh"),
-    ("tap", "Bao bì"),
-    ("tap", "Lần đầu"),
-    ("tap", "Xác nhận"),
-]
 
 
 async def _act(p: Person, step: tuple[str, str]) -> None:
