@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
+from bot.scheduler import ReminderScheduler
 from bot.settings import Settings
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
@@ -112,6 +113,12 @@ async def serve(settings: Settings) -> None:
             telegram = TelegramChannel(settings, conversations, on_blocked=blocked)
             telegram.add_routes(web_app)
             channels.append(telegram)
+        zalo = None
+        if settings.zalo_bot_token:
+            from bot.handlers.zalo import build_zalo
+
+            zalo = build_zalo(settings, app.sessions, app.ctx, conversations, web_app)
+            channels.append(zalo)
         runner = web.AppRunner(web_app)
         await runner.setup()
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
@@ -122,8 +129,12 @@ async def serve(settings: Settings) -> None:
             f"{app.engine.url.get_backend_name()})",
             flush=True,
         )
+        if zalo is not None:  # links point here when there is no public URL
+            zalo.set_local_url(f"http://{settings.web_host}:{port}")
         for channel in channels:
             await channel.start()
+        reminders = ReminderScheduler(app, channels)
+        await reminders.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -143,6 +154,7 @@ async def serve(settings: Settings) -> None:
         try:
             await stop.wait()
         finally:
+            await reminders.stop()  # before the channels: sends in flight finish and are recorded
             for channel in channels:
                 await channel.stop()
             await runner.cleanup()

@@ -11,9 +11,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
+from bot import cli_officers
 from bot.app import App, open_app, serve
 from bot.handlers.terminal import chat
 from bot.logging_setup import setup_logging
+from bot.remind import outbox_stats, parse_instant, remind
 from bot.settings import Settings, load_settings
 from ocop_core import __version__
 from ocop_core.authz import Actor
@@ -63,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--zalo-id", help="Zalo user id")
     add.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
     add.add_argument("--name", default="")
+    cli_officers.add_parsers(officer)
+
+    remind = sub.add_parser("remind", help="compute reminders and send what is due now")
+    remind.add_argument(
+        "--now",
+        type=parse_instant,
+        default=None,
+        help="act as if it were this instant, e.g. 2024-10-23T08:00:00+07:00 (default: now)",
+    )
+    remind.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    out = sub.add_parser("outbox", help="messages waiting to be delivered").add_subparsers(
+        dest="outbox_cmd", required=True
+    )
+    out.add_parser("stats", help="counts by channel and status, what is due, recent failures")
 
     dossier = sub.add_parser("dossier", help="dossiers").add_subparsers(
         dest="dossier_cmd", required=True
@@ -224,8 +240,15 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     table: dict[tuple[str, str], Callable[[App], Awaitable[int]]] = {
         ("db", "upgrade"): _db_upgrade,
         ("officer", "add"): lambda app: _officer_add(app, args),
+        ("officer", "invite"): lambda app: cli_officers.invite(app, args),
+        ("officer", "invites"): lambda app: cli_officers.list_all(app, args),
+        ("officer", "revoke"): lambda app: cli_officers.revoke(app, args),
         ("dossier", "list"): lambda app: _dossier_list(app, args),
         ("dossier", "show"): lambda app: _dossier_show(app, args),
+        ("remind", ""): lambda app: remind(
+            app, args.now or app.ctx.clock.now(), dry_run=args.dry_run
+        ),
+        ("outbox", "stats"): outbox_stats,
     }
     sub = getattr(args, f"{cmd}_cmd", "")
     return asyncio.run(_with_app(settings, table[(cmd, sub)]))
@@ -241,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
             settings.zalo_bot_token,
             settings.telegram_webhook_secret,
             settings.zalo_webhook_secret,
+            settings.link_secret,
         )
         if v is not None
     ]

@@ -8,6 +8,8 @@ import re
 # Telegram tokens look like 123456789:AA…; Zalo tokens travel in URLs and headers.
 _TOKEN_IN_URL = re.compile(r"(/bot|/file/bot)([^/\s]+)")
 _TELEGRAM_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}\b")
+# Signed upload/download links are bearer capabilities: keep them out of access logs.
+_LINK_TOKEN = re.compile(r"(/link/[uf]/)[^/\s?\"]+")
 
 
 class RedactSecrets(logging.Filter):
@@ -19,6 +21,7 @@ class RedactSecrets(logging.Filter):
         for secret in self.secrets:
             text = text.replace(secret, "***")
         text = _TOKEN_IN_URL.sub(r"\1***", text)
+        text = _LINK_TOKEN.sub(r"\1***", text)
         return _TELEGRAM_TOKEN.sub("***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:

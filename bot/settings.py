@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ocop_core.i18n import LOCALES
+from ocop_core.reminders.schedule import QuietHours
 
 
 class Settings(BaseSettings):
@@ -28,6 +29,11 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     # Messages per second across all chats (Telegram's guidance: about 30).
     telegram_global_rate: float = Field(default=30.0, gt=0, le=10_000)
+
+    # Reminders: local hours with no reminder ("20:00-07:00", or "off"), and how long a claimed
+    # outbox row stays ours before another process (or this one after a crash) may send it.
+    quiet_hours: str = "20:00-07:00"
+    outbox_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
 
     zalo_bot_token: SecretStr | None = None
     zalo_api_url: str = "https://bot-api.zaloplatforms.com"
@@ -64,6 +70,12 @@ class Settings(BaseSettings):
             return "sqlite+aiosqlite:///" + value.removeprefix("sqlite:///")
         if value and not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("use a postgresql:// or sqlite:/// URL")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        QuietHours.parse(value)  # raises ValueError with the expected form
         return value
 
     @field_validator("zalo_webhook_secret")

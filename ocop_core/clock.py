@@ -38,6 +38,19 @@ class FixedClock:
         self._now += delta
 
 
+class ShiftedClock:
+    """Starts at a given instant and then runs at real speed (``remind --now``): deadlines are
+    judged at that instant while leases and back-offs still pass in real seconds."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("ShiftedClock needs an aware datetime")
+        self._offset = at.astimezone(UTC) - datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+
 def local_today(clock: Clock, tz: ZoneInfo = VN_TZ) -> date:
     """Today's date where the programme runs (Vietnam), not where the server is."""
     return clock.now().astimezone(tz).date()

@@ -16,6 +16,8 @@ from ocop_core import media, plans, rules
 from ocop_core.i18n import locales_dir
 from ocop_core.lifecycle import Action, Stage
 from ocop_core.models import Attempt, ProducerKind
+from ocop_core.services import review
+from ocop_core.services.dossiers import COMMUNE_CRITERIA
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
@@ -51,6 +53,8 @@ def _dynamic() -> set[str]:
     keys |= {f"support.{x}" for x in registration.SUPPORT}
     keys |= {key for _name, key in MENU_COMMANDS}
     keys |= {"deadline.commune_check_period"}
+    keys |= {f"check.{c}" for c in COMMUNE_CRITERIA} | {f"check.{c}.hint" for c in COMMUNE_CRITERIA}
+    keys |= {f"officer.view.{v}" for v in review.VIEWS if v != review.VIEW_STAGE}
     return keys | rules.catalog_keys() | plans.catalog_keys() | media.catalog_keys()
 
 

@@ -38,6 +38,7 @@ def test_token_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         ("OCOP_WEB_PORT", "99999", "OCOP_WEB_PORT"),
         ("OCOP_DATABASE_URL", "mysql://x", "OCOP_DATABASE_URL"),
         ("OCOP_PUBLIC_URL", "ftp://x", "OCOP_PUBLIC_URL"),
+        ("OCOP_ZALO_WEBHOOK_SECRET", "short", "OCOP_ZALO_WEBHOOK_SECRET"),
     ],
 )
 def test_bad_value_one_clear_line(

@@ -7,8 +7,10 @@ from bot.flows.engine import Flow
 
 def build_flows() -> dict[str, Flow]:
     from bot.flows.documents import DOCUMENTS
+    from bot.flows.officer import OFFICER_INBOX
+    from bot.flows.officer_join import OFFICER_JOIN
     from bot.flows.onboarding import LANGUAGE, ONBOARDING
     from bot.flows.registration import REGISTRATION
 
-    flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS]
+    flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS, OFFICER_JOIN, OFFICER_INBOX]
     return {f.name: f for f in flows}

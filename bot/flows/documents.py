@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
-from bot.flows.types import Choice, FileOut, Reply
+from bot.flows.types import Choice, FileOut, Reply, UploadSlot
 from ocop_core.errors import DomainError, NotFound
 from ocop_core.i18n import N_
 from ocop_core.lifecycle import EDITABLE, Stage
@@ -122,6 +122,8 @@ async def ask_upload(fc: FlowContext) -> Reply:
     item = {i.requirement.code: i for i in await status.checklist(fc.s, dossier)}[code]
     key = N_("docs.upload_prompt") if fc.caps.receive_pdf else N_("docs.upload_prompt_photos")
     text = fc.t(key, name=fc.t(item.requirement.label_key), hint=fc.t(item.requirement.hint_key))
+    if not fc.caps.receive_pdf and fc.caps.upload_links:
+        text += "\n" + fc.t(N_("docs.pdf_by_link"))
     if item.done:
         text += "\n" + fc.t(N_("docs.already_pages"), pages=item.pages)
     choices = [Choice("finish", fc.t(N_("docs.finish_document")))]
@@ -131,6 +133,14 @@ async def ask_upload(fc: FlowContext) -> Reply:
             Choice("replace", fc.t(N_("docs.replace"))),
         ]
     return Reply(text, tuple(choices))
+
+
+def upload_slot(fc: FlowContext) -> UploadSlot | None:
+    """The chosen document, for a file the channel cannot carry (uploaded through a link)."""
+    if "dossier_id" not in fc.data or "req" not in fc.data:
+        return None
+    req = str(fc.data["req"])
+    return UploadSlot(int(fc.data["dossier_id"]), req, fc.t(f"doc.{req}"))
 
 
 async def got_upload(fc: FlowContext, answer: Answer) -> str:
@@ -254,7 +264,7 @@ DOCUMENTS = Flow(
     steps={
         "pick_dossier": Step("pick_dossier", ask_pick, got_pick),
         "checklist": Step("checklist", ask_checklist, got_checklist),
-        "upload": Step("upload", ask_upload, got_upload),
+        "upload": Step("upload", ask_upload, got_upload, upload_slot=upload_slot),
     },
     on_start=start,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.flows.types import Capabilities, Choice, FileIn, Kind, Outgoing, Reply
+from bot.flows.types import Capabilities, Choice, FileIn, Kind, Outgoing, Reply, UploadSlot
 from ocop_core.admin_units import fold
 from ocop_core.authz import Actor
 from ocop_core.errors import DomainError
@@ -116,6 +116,8 @@ class Step:
     prompt: PromptFn
     handle: HandleFn
     skippable: bool = False  # only optional steps may be skipped
+    # Steps that take files say where a file the channel cannot carry should go (a web upload).
+    upload_slot: Callable[[FlowContext], UploadSlot | None] | None = None
 
 
 @dataclass
@@ -201,9 +203,7 @@ def offered_choices(reply: Reply) -> list[list[str]]:
 
 
 def with_choices(reply: Reply, choices: list[Choice], columns: int = 1) -> Reply:
-    return Reply(
-        reply.text, tuple(choices), reply.token, reply.files, reply.request_contact, columns
-    )
+    return replace(reply, choices=tuple(choices), columns=columns)
 
 
 def domain_message(fc: FlowContext, exc: DomainError) -> str:

@@ -26,7 +26,7 @@ from bot.flows.engine import (
     token_for,
 )
 from bot.flows.menu import menu_reply
-from bot.flows.types import Capabilities, Choice, Incoming, Kind, Outgoing, Reply
+from bot.flows.types import Capabilities, Choice, Incoming, Kind, Outgoing, Reply, UploadSlot
 from ocop_core.admin_units import fold
 from ocop_core.db import is_sqlite, transaction
 from ocop_core.errors import DomainError
@@ -138,7 +138,11 @@ class Conversations:
         if fc.account.consent_at is None and flow not in {"onboarding", "language"}:
             return await self.start(fc, "onboarding", {})
         if inc.kind == Kind.UNSUPPORTED:
-            fc.say(N_("flow.unsupported"))
+            slot = self._upload_slot(fc, flow, step)
+            if slot is not None:  # maybe a file the channel cannot carry: offer a web upload
+                fc.replies.append(Reply(fc.t(N_("flow.unsupported_upload")), upload=slot))
+            else:
+                fc.say(N_("flow.unsupported"))
             return await self._reprompt(fc, flow, step)
         if inc.file_error:
             fc.say(inc.file_error)
@@ -157,6 +161,14 @@ class Conversations:
         if answer.choice == BACK:
             return await self._back(fc, flow, step)
         return await self._run_step(fc, flow, step, answer)
+
+    def _upload_slot(self, fc: FlowContext, flow: str, step: str) -> UploadSlot | None:
+        if not fc.caps.upload_links or flow not in self.flows:
+            return None
+        current = self.flows[flow].steps.get(step)
+        if current is None or current.upload_slot is None:
+            return None
+        return current.upload_slot(fc)
 
     async def _command(
         self, fc: FlowContext, flow: str, step: str, command: str, args: str
@@ -264,14 +276,7 @@ class Conversations:
         if fc.data.get("_history"):
             extra.append(Choice(BACK, fc.t(N_("flow.choice.back"))))
         if extra:
-            reply = Reply(
-                reply.text,
-                (*reply.choices, *extra),
-                reply.token,
-                reply.files,
-                reply.request_contact,
-                reply.columns,
-            )
+            reply = replace(reply, choices=(*reply.choices, *extra))
         return reply
 
     async def _reprompt(
@@ -334,7 +339,7 @@ def _append_prompt(fc: FlowContext, prompt: Reply) -> None:
     messages), unless the previous reply carries buttons or files of its own."""
     if fc.replies:
         last = fc.replies[-1]
-        if not (last.choices or last.files or last.request_contact):
+        if not (last.choices or last.files or last.request_contact or last.upload):
             fc.replies.pop()
             prompt = replace(prompt, text=f"{last.text}\n\n{prompt.text}")
     fc.replies.append(prompt)
@@ -343,9 +348,7 @@ def _append_prompt(fc: FlowContext, prompt: Reply) -> None:
 def _tokened(reply: Reply, token: str) -> Reply:
     if not reply.choices:
         return reply
-    return Reply(
-        reply.text, reply.choices, token, reply.files, reply.request_contact, reply.columns
-    )
+    return replace(reply, token=token)
 
 
 def _is_current(inc: Incoming, offered: list[list[str]], fc: FlowContext) -> bool:

@@ -58,6 +58,16 @@ class FileOut:
 
 
 @dataclass(frozen=True)
+class UploadSlot:
+    """Where a file that the channel cannot carry should go: the channel offers a web upload
+    (e.g. a signed link) for this document of this dossier."""
+
+    dossier_id: int
+    requirement: str
+    label: str = ""  # the document's name, already in the person's language
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     choices: tuple[Choice, ...] = ()
@@ -65,6 +75,7 @@ class Reply:
     files: tuple[FileOut, ...] = ()
     request_contact: bool = False  # offer the platform's "share my phone number" button
     columns: int = 1
+    upload: UploadSlot | None = None  # offer a way to upload a file the chat cannot carry
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ class Capabilities:
     receive_pdf: bool = True
     send_files: bool = True
     contact_button: bool = False
+    upload_links: bool = False  # files the chat cannot carry may be uploaded through a link
 
 
 @dataclass

@@ -28,13 +28,22 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from bot.delivery import DeliveryResult, Outcome
 from bot.flows.commands import MENU_COMMANDS
 from bot.flows.router import Conversations
 from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
 from bot.handlers.rendering import split_text
+from bot.pacing import ChatPacer
 from bot.settings import Settings
 from ocop_core.i18n import N_, normalise_locale, translate
 
@@ -51,39 +60,9 @@ FLOOD_WINDOW = 10.0  # seconds
 FLOOD_MAX = 12  # messages per window and chat (an album of 10 photos must still pass)
 
 
-class ChatPacer:
-    """About one message per second per chat (a small burst allowed) and a global ceiling,
-    so replies never trip Telegram's flood control; a 429 delays that chat only."""
-
-    def __init__(self, per_chat: float = 1.0, burst: int = 3, global_rate: float = 25.0) -> None:
-        self.per_chat = per_chat
-        self.burst = burst
-        self.global_gap = 1.0 / global_rate
-        self._chat_next: dict[int, list[float]] = defaultdict(list)
-        self._blocked_until: dict[int, float] = {}
-        self._global_next = 0.0
-        self._lock = asyncio.Lock()
-
-    def backoff(self, chat_id: int, seconds: float) -> None:
-        self._blocked_until[chat_id] = time.monotonic() + seconds
-
-    async def wait(self, chat_id: int) -> None:
-        while True:
-            async with self._lock:
-                now = time.monotonic()
-                sent = [t for t in self._chat_next[chat_id] if now - t < self.burst / self.per_chat]
-                self._chat_next[chat_id] = sent
-                delay = max(self._blocked_until.get(chat_id, 0) - now, self._global_next - now)
-                if len(sent) >= self.burst:
-                    delay = max(delay, sent[0] + self.burst / self.per_chat - now)
-                if delay <= 0:
-                    sent.append(now)
-                    self._global_next = max(self._global_next, now) + self.global_gap
-                    return
-            await asyncio.sleep(delay)
-
-
 class TelegramChannel:
+    name = "telegram"  # the Outbox.channel value this channel delivers
+
     def __init__(
         self,
         settings: Settings,
@@ -406,6 +385,39 @@ class TelegramChannel:
                 await asyncio.sleep(min(2**attempt * 0.5, 8))
         log.warning("giving up sending to a telegram chat after retries")
         return None
+
+    async def deliver(self, chat_id: str, payload: dict[str, Any]) -> DeliveryResult:
+        """Outbox delivery (bot/delivery.py): one attempt, outcome reported, never retried here.
+
+        The outbox took this chat's pacing slot for the first piece; a long text's further
+        pieces wait for the same pacer as replies do.
+        """
+        text = str(payload.get("text") or "").strip()
+        try:
+            chat = int(chat_id)
+        except ValueError:
+            return DeliveryResult(Outcome.GONE, error=f"not a telegram chat id: {chat_id[:20]!r}")
+        if not text:
+            return DeliveryResult(Outcome.REJECTED, error="empty message")
+        for n, piece in enumerate(split_text(text, CAPS.max_text)):
+            if n:
+                await self.pacer.wait(chat)
+            try:
+                await self.app.bot.send_message(
+                    chat, html.escape(piece, quote=False), parse_mode=ParseMode.HTML
+                )
+            except RetryAfter as exc:
+                delay = exc.retry_after
+                seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else delay
+                return DeliveryResult(Outcome.RETRY_AFTER, retry_after=float(seconds))
+            except Forbidden as exc:
+                return DeliveryResult(Outcome.BLOCKED, error=exc.message)
+            except BadRequest as exc:
+                gone = "chat not found" in exc.message.lower()
+                return DeliveryResult(Outcome.GONE if gone else Outcome.REJECTED, error=exc.message)
+            except TelegramError as exc:  # network, timeout, 5xx, bad token: try again later
+                return DeliveryResult(Outcome.TRANSIENT, error=f"{type(exc).__name__}: {exc}")
+        return DeliveryResult(Outcome.SENT)
 
 
 def _locale_of(reply: Reply) -> str:

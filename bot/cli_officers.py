@@ -1,0 +1,98 @@
+"""``ocop-bot officer invite|invites|revoke``: the operator hands out and withdraws invite codes."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from ocop_core.authz import Actor
+from ocop_core.clock import VN_TZ
+from ocop_core.db import transaction
+from ocop_core.models import Commune
+from ocop_core.services import invites
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+def add_parsers(officer: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    invite = officer.add_parser("invite", help="print a single-use invite code for /canbo")
+    invite.add_argument("--commune", required=True, help="commune code, e.g. 03390")
+    invite.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
+    invite.add_argument(
+        "--days",
+        type=int,
+        default=invites.DEFAULT_DAYS,
+        help=f"days the code stays valid (1–{invites.MAX_DAYS}, default {invites.DEFAULT_DAYS})",
+    )
+    listing = officer.add_parser("invites", help="list invite codes and their state")
+    listing.add_argument("--open", action="store_true", help="only codes not used or revoked")
+    revoke = officer.add_parser("revoke", help="revoke an unused invite")
+    revoke.add_argument("code", help="the invite code, or #ID as shown by `officer invites`")
+
+
+def _local(value: object) -> str:
+    return value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if value else "-"  # type: ignore[attr-defined]
+
+
+async def invite(app: App, args: argparse.Namespace) -> int:
+    async with transaction(app.sessions) as s:
+        issued = await invites.create_invite(
+            s,
+            app.ctx,
+            Actor.system(),
+            commune_code=args.commune,
+            role=args.role,
+            days=args.days,
+        )
+        commune = await s.get(Commune, issued.invite.commune_code)
+    where = f"{commune.name} ({commune.code})" if commune else args.commune
+    if args.role != "commune":  # province staff and admins get the whole province or more
+        where = f"the province of {where}"
+    print(issued.code)
+    print(
+        f"Invite #{issued.invite.id}: {args.role} for {where}, province code "
+        f"{issued.invite.province_code}; valid until {_local(issued.invite.expires_at)} "
+        f"(Vietnam time), single use. The officer sends: /canbo {issued.code}"
+    )
+    return 0
+
+
+async def list_all(app: App, args: argparse.Namespace) -> int:
+    from bot.cli import _print_rows  # the CLI's own table printer
+
+    now = app.ctx.clock.now()
+    async with transaction(app.sessions) as s:
+        rows = await invites.list_invites(s, Actor.system(), include_closed=not args.open)
+    table = [["ID", "ROLE", "COMMUNE", "PROVINCE", "CREATED", "EXPIRES", "STATE", "USED BY"]]
+    table += [
+        [
+            f"#{i.id}",
+            i.role,
+            i.commune_code,
+            i.province_code,
+            _local(i.created_at),
+            _local(i.expires_at),
+            invites.state_of(i, now),
+            str(i.used_by or "-"),
+        ]
+        for i in rows
+    ]
+    _print_rows(table)
+    print(f"{len(rows)} invite(s); codes are stored hashed and cannot be shown again.")
+    return 0
+
+
+async def revoke(app: App, args: argparse.Namespace) -> int:
+    raw = args.code.strip()
+    by_id = raw.startswith("#") and raw[1:].isdigit()
+    async with transaction(app.sessions) as s:
+        invite = await invites.revoke_invite(
+            s,
+            app.ctx,
+            Actor.system(),
+            code=None if by_id else raw,
+            invite_id=int(raw[1:]) if by_id else 0,
+        )
+    print(f"Invite #{invite.id} revoked.")
+    return 0

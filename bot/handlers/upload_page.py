@@ -1,0 +1,403 @@
+"""Web routes behind signed links: a small upload page for files a chat cannot carry, and
+downloads of files the bot shows (documents as PDF).
+
+The page is plain HTML with inline CSS (no external assets; works on a cheap phone without
+JavaScript). The upload goes through the same core use case and authorisation as a chat upload:
+the link names the account and the dossier, and the core checks again that this account may add
+this document now.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from aiohttp import BodyPartReader, web
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.handlers.links import (
+    DOWNLOAD_PATH,
+    UPLOAD_PATH,
+    LinkError,
+    LinkSigner,
+    OnceStore,
+    UploadGrant,
+)
+from ocop_core import lifecycle
+from ocop_core.db import transaction
+from ocop_core.errors import DomainError
+from ocop_core.i18n import LOCALES, N_, normalise_locale, translate
+from ocop_core.media import DEFAULT_MAX_BYTES, MediaStore, ProcessedFile, process_upload
+from ocop_core.models import Account, Dossier
+from ocop_core.services import accounts, dossiers, status
+from ocop_core.services.context import CoreContext
+
+log = logging.getLogger("ocop.links")
+
+MAX_UPLOAD = DEFAULT_MAX_BYTES
+DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of a refused upload
+
+# Told to the person in the chat after a web upload: (account, text in their language).
+Notify = Callable[[Account, str], Awaitable[None]]
+
+
+class Refusal(Exception):
+    """An answer page instead of the form: HTTP status, title key, message key and params."""
+
+    def __init__(
+        self, status: int, title: str, message: str, *, retry: bool = False, **params: object
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.retry = retry  # the link is still good: offer to choose another file
+        self.params = params
+
+
+_LINK_REFUSALS = {
+    "expired": (410, N_("upload.expired_title"), N_("upload.expired")),
+    "invalid": (403, N_("upload.invalid_title"), N_("upload.invalid")),
+}
+
+_CSS = """
+*{box-sizing:border-box}body{margin:0;font:17px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,
+sans-serif;background:#f4f6f4;color:#1d2a1f}main{max-width:32rem;margin:0 auto;padding:1.2rem}
+h1{font-size:1.35rem;margin:.4rem 0 1rem}.card{background:#fff;border-radius:12px;padding:1.1rem;
+box-shadow:0 1px 3px rgba(0,0,0,.12)}.meta{color:#4a5a4d;margin:.2rem 0}label{display:block;
+font-weight:600;margin:1rem 0 .4rem}input[type=file]{width:100%;padding:.8rem;border:2px dashed
+#7a9a7f;border-radius:10px;background:#fafcfa;font-size:1rem}button{width:100%;margin-top:1rem;
+padding:.9rem;border:0;border-radius:10px;background:#1f7a3a;color:#fff;font-size:1.1rem;
+font-weight:600}button:disabled{background:#8aa992}.note{font-size:.92rem;color:#4a5a4d}
+.ok{border-left:6px solid #1f7a3a}.bad{border-left:6px solid #b3261e}hr{border:0;border-top:1px
+solid #dde5de;margin:1.4rem 0}a{color:#1f5fa8}
+"""
+
+
+def _page(locale: str | None, title: str, body: str, *, status: int = 200) -> web.Response:
+    """A complete page. Without a trusted locale (a broken link) it says everything in
+    Vietnamese first, then in English."""
+    nonce = secrets.token_urlsafe(12)
+    lang = locale or "vi"
+    doc = (
+        f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        '<meta name="robots" content="noindex">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+        f"<body><main>{body}</main>"
+        f'<script nonce="{nonce}">{_SCRIPT}</script></body></html>'
+    )
+    return web.Response(
+        text=doc,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",  # the link is a secret: never leak it onwards
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": (
+                "default-src 'none'; style-src 'unsafe-inline'; "
+                f"script-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'"
+            ),
+        },
+    )
+
+
+# Optional nicety: show "sending…" and stop a second tap while a slow upload runs.
+_SCRIPT = (
+    "var f=document.querySelector('form');if(f){f.addEventListener('submit',function(){"
+    "var b=f.querySelector('button');b.disabled=true;b.textContent=b.dataset.busy;});}"
+)
+
+
+def _esc(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")
+
+
+def _refusal_page(locale: str | None, r: Refusal, retry_url: str = "") -> web.Response:
+    if locale is None:
+        parts = [
+            f'<section class="card bad" lang="{loc}"><h1>{_esc(translate(r.title, loc))}</h1>'
+            f"<p>{_esc(translate(r.message, loc, **r.params))}</p></section>"
+            for loc in LOCALES
+        ]
+        title = " / ".join(translate(r.title, loc) for loc in LOCALES)
+        return _page(None, title, "<hr>".join(parts), status=r.status)
+    title = translate(r.title, locale)
+    again = ""
+    if r.retry and retry_url:
+        label = _esc(translate(N_("upload.try_again"), locale))
+        again = f'<p><a href="{html.escape(retry_url)}">{label}</a></p>'
+    body = (
+        f'<section class="card bad"><h1>{_esc(title)}</h1>'
+        f"<p>{_esc(translate(r.message, locale, **r.params))}</p>{again}</section>"
+    )
+    return _page(locale, title, body, status=r.status)
+
+
+class LinkRoutes:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        core: CoreContext,
+        signer: LinkSigner,
+        once: OnceStore,
+        *,
+        tz: ZoneInfo,
+        notify: Notify | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.core = core
+        self.signer = signer
+        self.once = once
+        self.tz = tz
+        self.notify = notify
+
+    def add_routes(self, web_app: web.Application) -> None:
+        web_app.router.add_get(UPLOAD_PATH + "{token}", self.form)
+        web_app.router.add_post(UPLOAD_PATH + "{token}", self.upload)
+        web_app.router.add_get(DOWNLOAD_PATH + "{token}/{name}", self.download)
+
+    # -- the upload page -------------------------------------------------------------------
+
+    def _grant(self, request: web.Request) -> UploadGrant:
+        try:
+            return self.signer.upload_grant(request.match_info["token"])
+        except LinkError as exc:
+            status_code, title, message = _LINK_REFUSALS[exc.reason]
+            raise Refusal(status_code, title, message) from None
+
+    def _check_unused(self, grant: UploadGrant) -> None:
+        if self.once.seen(_once_key(grant)):
+            raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
+
+    async def _target(self, s: AsyncSession, grant: UploadGrant) -> tuple[Account, Dossier]:
+        """The account the link names and its dossier, authorised again by the core."""
+        account = await s.get(Account, grant.account_id)
+        if account is None:
+            raise Refusal(403, N_("upload.refused_title"), N_("upload.invalid"))
+        actor = await accounts.actor_for(s, account)
+        try:
+            dossier = await dossiers.get_dossier_by_id(s, actor, grant.dossier_id)
+            # Say so before a slow upload, not after it (record_document checks again).
+            lifecycle.plan_add_document(actor, dossier.stage)
+        except DomainError as exc:
+            raise Refusal(403, N_("upload.refused_title"), exc.key, **exc.params) from None
+        return account, dossier
+
+    async def form(self, request: web.Request) -> web.Response:
+        locale: str | None = None
+        try:
+            grant = self._grant(request)
+            locale = normalise_locale(grant.locale)
+            self._check_unused(grant)
+            async with transaction(self.sessions) as s:
+                _account, dossier = await self._target(s, grant)
+        except Refusal as r:
+            return _refusal_page(locale, r)
+        return self._form_page(grant, dossier)
+
+    def _form_page(self, grant: UploadGrant, dossier: Dossier) -> web.Response:
+        loc = normalise_locale(grant.locale)
+        t = lambda key, **p: _esc(translate(key, loc, **p))  # noqa: E731
+        expires = datetime.fromtimestamp(grant.expires, UTC).astimezone(self.tz)
+        title = translate(N_("upload.page_title"), loc)
+        body = (
+            f'<section class="card"><h1>{_esc(title)}</h1>'
+            f'<p class="meta">{t(N_("upload.dossier"), code=dossier.receipt_code, product=dossier.product_name)}</p>'  # noqa: E501
+            f'<p class="meta"><strong>{t(N_("upload.document"), name=translate(f"doc.{grant.requirement}", loc))}</strong></p>'  # noqa: E501
+            '<form method="post" enctype="multipart/form-data">'
+            f'<label for="file">{t(N_("upload.choose"))}</label>'
+            '<input id="file" name="file" type="file" accept="application/pdf,.pdf" required>'
+            f'<button type="submit" data-busy="{t(N_("upload.sending"))}">'
+            f"{t(N_('upload.submit'))}</button></form>"
+            f'<p class="note">{t(N_("upload.instructions"), mb=MAX_UPLOAD // (1024 * 1024))}</p>'
+            f'<p class="note">{t(N_("upload.expires"), time=f"{expires:%H:%M}", date=f"{expires:%d/%m/%Y}")}</p>'  # noqa: E501
+            "</section>"
+        )
+        return _page(loc, title, body)
+
+    async def upload(self, request: web.Request) -> web.Response:
+        locale: str | None = None
+        try:
+            grant = self._grant(request)
+            locale = normalise_locale(grant.locale)
+            self._check_unused(grant)
+            data = await _read_file(request)
+            processed = await self._process(data)
+            account, dossier, pages, done, total = await self._record(grant, processed)
+        except Refusal as r:
+            return _refusal_page(locale, r, request.path)
+        loc = normalise_locale(grant.locale)
+        name = translate(f"doc.{grant.requirement}", loc)
+        log.info("document uploaded through a link for dossier %s", dossier.receipt_code)
+        if self.notify is not None:
+            text = "\n".join(
+                [
+                    translate(
+                        N_("upload.chat_received"),
+                        loc,
+                        pages=pages,
+                        name=name,
+                        code=dossier.receipt_code,
+                    ),
+                    translate(N_("docs.progress"), loc, done=done, total=total),
+                ]
+            )
+            try:
+                await self.notify(account, text)
+            except Exception:  # the upload is saved; a lost chat notice must not undo it
+                log.exception("could not tell the chat about a web upload")
+        title = translate(N_("upload.done_title"), loc)
+        body = (
+            f'<section class="card ok"><h1>{_esc(title)}</h1><p>'
+            + _esc(
+                translate(N_("upload.done"), loc, pages=pages, name=name, code=dossier.receipt_code)
+            )
+            + "</p></section>"
+        )
+        return _page(loc, title, body)
+
+    async def _process(self, data: bytes) -> ProcessedFile:
+        try:
+            processed = await asyncio.to_thread(process_upload, data, max_bytes=MAX_UPLOAD)
+        except DomainError as exc:
+            raise Refusal(
+                422, N_("upload.refused_title"), exc.key, retry=True, **exc.params
+            ) from None
+        if processed.kind != "pdf":
+            raise Refusal(415, N_("upload.refused_title"), N_("upload.not_pdf"), retry=True)
+        return processed
+
+    async def _record(
+        self, grant: UploadGrant, processed: ProcessedFile
+    ) -> tuple[Account, Dossier, int, int, int]:
+        key = _once_key(grant)
+        claimed = False
+        try:
+            async with transaction(self.sessions) as s:
+                account, dossier = await self._target(s, grant)
+                known = {d.sha256 for d in await dossiers.current_documents(s, dossier.id or 0)}
+                if processed.sha256 in known:
+                    raise Refusal(
+                        409, N_("upload.refused_title"), N_("upload.duplicate"), retry=True
+                    )
+                # Claimed inside the transaction: two tabs posting at once, one wins.
+                if not self.once.claim(key):
+                    raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
+                claimed = True
+                store = MediaStore(self.core.media_dir)
+                stored = await asyncio.to_thread(store.store_processed, processed)
+                actor = await accounts.actor_for(s, account)
+                await dossiers.record_document(
+                    s,
+                    self.core,
+                    actor,
+                    dossier,
+                    requirement=grant.requirement,
+                    pages=[
+                        {
+                            "path": str(Path("media") / stored.path),
+                            "sha256": stored.sha256,
+                            "mime": stored.mime,
+                            "pages": stored.pages,
+                            "size_bytes": stored.size,
+                            "quality_flags": [],
+                        }
+                    ],
+                )
+                done, total = (await status.summarise(s, self.core, dossier)).progress
+        except DomainError as exc:
+            if claimed:
+                self.once.release(key)  # nothing was saved: the link may be used again
+            raise Refusal(409, N_("upload.refused_title"), exc.key, **exc.params) from None
+        except BaseException:
+            if claimed:
+                self.once.release(key)
+            raise
+        return account, dossier, processed.pages, done, total
+
+    # -- downloads -------------------------------------------------------------------------
+
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        try:
+            grant = self.signer.download_grant(request.match_info["token"])
+        except LinkError as exc:
+            status_code, title, message = _LINK_REFUSALS[exc.reason]
+            if exc.reason == "expired":
+                message = N_("upload.download_expired")
+            return _refusal_page(None, Refusal(status_code, title, message))
+        root = self.core.data_dir.resolve()
+        path = (root / grant.path).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return _refusal_page(
+                None, Refusal(404, N_("upload.gone_title"), N_("upload.download_gone"))
+            )
+        disposition = "inline" if grant.mime.startswith("image/") else "attachment"
+        return web.FileResponse(
+            path,
+            headers={
+                "Content-Type": grant.mime,
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(grant.filename)}",
+                "Cache-Control": "private, no-store",
+                "Referrer-Policy": "no-referrer",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+
+
+def _once_key(grant: UploadGrant) -> str:
+    return f"upload:{grant.nonce}"
+
+
+def _quote(name: str) -> str:
+    return quote(name, safe="")
+
+
+async def _read_file(request: web.Request) -> bytes:
+    """The "file" part of a multipart form, at most MAX_UPLOAD bytes. A larger one is read to the
+    end (up to a cap) and dropped, so the browser gets our page instead of a reset connection."""
+    if not request.content_type.startswith("multipart/"):
+        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+    try:
+        reader = await request.multipart()
+        while True:
+            part = await reader.next()
+            if part is None:
+                raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+            if isinstance(part, BodyPartReader) and part.name == "file":
+                break
+            if isinstance(part, BodyPartReader):
+                await part.release()
+        data = bytearray()
+        too_big = False
+        read = 0
+        while chunk := await part.read_chunk(256 * 1024):
+            read += len(chunk)
+            if read > DRAIN_LIMIT:
+                break
+            if not too_big:
+                data += chunk
+                too_big = len(data) > MAX_UPLOAD
+        if too_big or read > DRAIN_LIMIT:
+            raise Refusal(
+                413,
+                N_("upload.refused_title"),
+                N_("upload.too_big"),
+                retry=True,
+                mb=MAX_UPLOAD // 2**20,
+            )
+        if not data:
+            raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+        return bytes(data)
+    except (ValueError, AssertionError):  # a malformed multipart body
+        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True) from None

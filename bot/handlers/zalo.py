@@ -1,0 +1,580 @@
+"""Zalo Bot Platform: updates → ``Incoming``, ``Reply`` → Bot API calls, on aiohttp.
+
+Webhook mode when OCOP_PUBLIC_URL is set (secret header compared in constant time, answered at
+once, processed in the background), else long polling for development. Zalo has no buttons,
+2,000-character messages and carries photos only: choices become numbered lines, long texts are
+split at line breaks, a file the person sends arrives as "unsupported" and is answered with a
+signed upload link, and files the bot shows go out as signed download links.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import shutil
+import time
+import unicodedata
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.delivery import DeliveryResult, Outcome
+from bot.flows.router import Conversations, Result
+from bot.flows.types import Capabilities, FileIn, FileOut, Incoming, Kind, Reply
+from bot.handlers.links import (
+    DOWNLOAD_TTL,
+    UPLOAD_TTL,
+    LinkSigner,
+    OnceStore,
+    link_secret,
+)
+from bot.handlers.rendering import numbered, split_text
+from bot.handlers.upload_page import LinkRoutes
+from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
+from bot.pacing import ChatPacer
+from bot.settings import Settings
+from ocop_core.i18n import N_, normalise_locale, translate
+from ocop_core.media import DEFAULT_MAX_BYTES, sniff
+from ocop_core.models import Account
+from ocop_core.services.context import CoreContext
+
+log = logging.getLogger("ocop.zalo")
+
+CAPS = Capabilities(
+    buttons=False,
+    max_text=MAX_TEXT,
+    receive_pdf=False,
+    send_files=False,
+    contact_button=False,
+    upload_links=True,
+)
+WEBHOOK_PATH = "/zalo/webhook"
+MAX_BODY = 64 * 1024  # a webhook update is a few hundred bytes
+MAX_PHOTO = DEFAULT_MAX_BYTES
+MAX_PENDING = 10  # per chat; more waiting messages than this are a flood
+SEEN_TTL = 2 * 24 * 3600  # how long a message id is remembered
+# Zalo publishes no rate limits; these are modest, and a 429 backs off that chat alone.
+PER_CHAT_RATE, PER_CHAT_BURST, GLOBAL_RATE = 5.0, 10, 25.0
+SEND_ATTEMPTS = 5
+RETRY_AFTER_429 = 5.0  # seconds a chat waits after "Quota exceeded" in the outbox
+KNOWN_EVENTS = frozenset(
+    {
+        "message.text.received",
+        "message.image.received",
+        "message.sticker.received",
+        "message.voice.received",
+        "message.unsupported.received",
+    }
+)
+
+
+class BadUpdate(ValueError):
+    """A body that is not a Zalo update at all (refused with 400)."""
+
+
+@dataclass(frozen=True)
+class ZaloUpdate:
+    event: str
+    message_id: str
+    chat_id: str
+    user_id: str
+    chat_type: str
+    display_name: str
+    text: str
+    photo_url: str
+
+
+def parse_update(body: Any) -> ZaloUpdate | None:
+    """An update from a webhook body or a getUpdates result, wrapped in ``{ok, result}`` or flat.
+    None for events we do not know (future ones are ignored, not refused)."""
+    if not isinstance(body, dict):
+        raise BadUpdate("not an object")
+    if "result" in body and "ok" in body:
+        body = body["result"]
+        if not isinstance(body, dict):
+            raise BadUpdate("result is not an object")
+    event = body.get("event_name")
+    if not isinstance(event, str) or not event:
+        raise BadUpdate("no event_name")
+    if event not in KNOWN_EVENTS:
+        return None
+    message = body.get("message")
+    if not isinstance(message, dict):
+        raise BadUpdate("no message")
+    chat = message.get("chat")
+    sender = message.get("from")
+    message_id = message.get("message_id")
+    if not isinstance(chat, dict) or not isinstance(sender, dict):
+        raise BadUpdate("no chat or sender")
+    if not isinstance(message_id, str | int) or isinstance(message_id, bool) or message_id == "":
+        raise BadUpdate("no message_id")
+    chat_id, user_id = chat.get("id"), sender.get("id")
+    if not isinstance(chat_id, str | int) or not isinstance(user_id, str | int):
+        raise BadUpdate("no ids")
+    text = message.get("text") if event == "message.text.received" else message.get("caption")
+    photo = message.get("photo_url") or message.get("photo") or ""  # both names exist
+    return ZaloUpdate(
+        event=event,
+        message_id=str(message_id)[:128],
+        chat_id=str(chat_id)[:64],
+        user_id=str(user_id)[:64],
+        chat_type=str(chat.get("chat_type") or "PRIVATE").upper(),
+        display_name=str(sender.get("display_name") or "")[:200],
+        text=unicodedata.normalize("NFC", text) if isinstance(text, str) else "",
+        photo_url=photo if isinstance(photo, str) else "",
+    )
+
+
+def split_message(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Pieces Zalo accepts: NFC (precomposed Vietnamese), non-empty, at most ``limit`` characters
+    even if Zalo counts UTF-16 units (an emoji outside the BMP counts twice)."""
+    text = unicodedata.normalize("NFC", text).strip()
+    if not text:
+        return []
+    pieces: list[str] = []
+    for piece in split_text(text, limit):
+        if _utf16(piece) > limit:
+            pieces += split_text(piece, limit // 2)
+        else:
+            pieces.append(piece)
+    return [p for p in (x.strip() for x in pieces) if p]
+
+
+def _utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass
+class _Chat:
+    queue: deque[ZaloUpdate]
+    dropped: int = 0
+    locale: str = "vi"  # of the person's last answer, for the flood notice
+
+
+class ZaloChannel:
+    name = "zalo"  # the Outbox.channel value this channel delivers
+
+    def __init__(
+        self,
+        settings: Settings,
+        conversations: Conversations,
+        *,
+        data_dir: Path,
+        signer: LinkSigner,
+        client: ZaloClient | None = None,
+    ) -> None:
+        assert settings.zalo_bot_token is not None
+        self.settings = settings
+        self.conversations = conversations
+        self.data_dir = data_dir
+        self.signer = signer
+        self.client = client or ZaloClient(
+            settings.zalo_bot_token.get_secret_value(), settings.zalo_api_url
+        )
+        self.webhook = bool(settings.public_url)
+        self.secret = (
+            settings.zalo_webhook_secret.get_secret_value()
+            if settings.zalo_webhook_secret
+            else hmac.new(link_secret(settings), b"zalo-webhook", hashlib.sha256).hexdigest()
+        )
+        self.seen = OnceStore(data_dir / "once" / "zalo")
+        self.used_links = OnceStore(data_dir / "once" / "links")
+        # Shared by replies and the outbox (bot/delivery.py), so bulk never crowds out replies.
+        self.pacer = ChatPacer(
+            per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=GLOBAL_RATE
+        )
+        self._chats: dict[str, _Chat] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+        self._http: aiohttp.ClientSession | None = None  # downloads of people's photos
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def add_routes(self, web_app: web.Application) -> None:
+        web_app.router.add_post(WEBHOOK_PATH, self._webhook)
+
+    def set_local_url(self, url: str) -> None:
+        """Where our web server listens, for links when there is no public URL (development)."""
+        if not self.settings.public_url:
+            self.signer.set_base(url)
+
+    async def start(self) -> None:
+        # Connecting runs in the background: a Zalo outage must not stop the other channels.
+        self._spawn(self._connect())
+        self._spawn(self._prune_loop())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._workers:  # let the messages already accepted finish
+            await asyncio.wait(list(self._workers), timeout=20)
+        if self._http is not None:
+            await self._http.close()
+        await self.client.close()
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self) -> None:
+        delay = 1.0
+        while not self._stopping:
+            try:
+                await self.client.get_me()
+                if self.webhook:
+                    url = f"{self.settings.public_url}{WEBHOOK_PATH}"
+                    await self.client.set_webhook(url, self.secret)
+                    log.info("zalo webhook set")
+                    return
+                await self.client.delete_webhook()  # getUpdates fails while a webhook is set
+                log.info("zalo polling started")
+                await self._poll_loop()
+                return
+            except ZaloError as exc:
+                if exc.code == 401:
+                    log.error("the Zalo Bot API refused OCOP_ZALO_BOT_TOKEN; Zalo is off")
+                    return
+                log.warning("zalo connection failed (%s); retrying in %.0fs", exc.code, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60)
+
+    async def _poll_loop(self) -> None:
+        delay = 1.0
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                update = await self.client.get_update()
+            except ZaloError as exc:
+                if exc.code == 401:
+                    log.error("the Zalo Bot API refused OCOP_ZALO_BOT_TOKEN; polling stops")
+                    return
+                log.warning("zalo getUpdates failed (%s); retrying in %.0fs", exc.code, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+                continue
+            delay = 1.0
+            if update is not None:
+                try:
+                    self._accept(update)
+                except BadUpdate as exc:
+                    log.warning("zalo getUpdates gave an odd update: %s", exc)
+            elif time.monotonic() - started < 0.5:
+                # An empty answer that did not wait: do not spin (one report of a hot loop).
+                await asyncio.sleep(1.0)
+
+    async def _prune_loop(self) -> None:
+        while not self._stopping:
+            removed = await asyncio.to_thread(self.seen.prune, SEEN_TTL)
+            # An expired link is refused anyway: its "used" marker may go.
+            removed += await asyncio.to_thread(self.used_links.prune, UPLOAD_TTL + 3600)
+            if removed:
+                log.info("forgot %d old message ids and used links", removed)
+            await asyncio.sleep(3600)
+
+    # -- incoming -----------------------------------------------------------------------------
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        given = request.headers.get("X-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            log.warning("zalo webhook call with a wrong secret refused")
+            return web.json_response({"ok": False, "description": "Forbidden"}, status=403)
+        if (request.content_length or 0) > MAX_BODY:
+            return web.json_response({"ok": False, "description": "Too large"}, status=413)
+        raw = bytearray()
+        async for chunk in request.content.iter_chunked(16 * 1024):
+            raw += chunk
+            if len(raw) > MAX_BODY:  # chunked bodies have no Content-Length to check first
+                return web.json_response({"ok": False, "description": "Too large"}, status=413)
+        if not raw.strip():
+            return web.json_response({"ok": True})  # an empty probe
+        try:
+            accepted = self._accept(json.loads(raw))
+        except (ValueError, BadUpdate) as exc:  # JSONDecodeError is a ValueError
+            log.info("zalo webhook body refused: %s", type(exc).__name__)
+            return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
+        # Answer at once; the work goes on in the background.
+        return web.json_response({"ok": True, "accepted": accepted})
+
+    def _accept(self, body: Any) -> bool:
+        """Check, deduplicate and queue one update; False when it is ignored."""
+        update = parse_update(body)
+        if update is None:
+            log.info("ignoring an unknown zalo event")
+            return False
+        if not self.seen.claim(f"msg:{update.message_id}"):
+            log.info("zalo message delivered again; handled once already")
+            return False
+        chat = self._chats.get(update.chat_id)
+        if chat is None:
+            chat = self._chats[update.chat_id] = _Chat(deque())
+            worker = asyncio.ensure_future(self._drain(update.chat_id, chat))
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+        if len(chat.queue) >= MAX_PENDING:
+            chat.dropped += 1  # a flood: the person is told once, when the queue is done
+            return False
+        chat.queue.append(update)
+        return True
+
+    async def _drain(self, chat_id: str, chat: _Chat) -> None:
+        """One person's messages run in order; different people run side by side."""
+        try:
+            while True:
+                while chat.queue:
+                    update = chat.queue.popleft()
+                    try:
+                        chat.locale = await self._process(update) or chat.locale
+                    except Exception:
+                        log.exception("failed to handle a zalo message")
+                if not chat.dropped:
+                    break  # nothing awaited between this check and the removal below
+                dropped, chat.dropped = chat.dropped, 0
+                text = translate(N_("zalo.too_fast"), chat.locale, count=dropped)
+                await self.send_text(chat_id, text)
+        finally:
+            self._chats.pop(chat_id, None)
+
+    async def _process(self, update: ZaloUpdate) -> str | None:
+        """Handle one message; the person's language when known."""
+        if update.chat_type != "PRIVATE":
+            if update.event == "message.text.received":
+                await self.send_text(
+                    update.chat_id,
+                    translate(N_("zalo.private_only"), self.settings.default_locale),
+                )
+            return None
+        incoming = await self._incoming(update)
+        try:
+            result = await self.conversations.handle(incoming, CAPS)
+        except Exception:
+            log.exception("conversation failed for a zalo chat")
+            await self.send_text(
+                update.chat_id, translate(N_("tg.sorry"), self.settings.default_locale)
+            )
+            return None
+        replies = result.replies
+        if update.event == "message.unsupported.received" and not any(r.upload for r in replies):
+            replies = _with_files_hint(replies, result.locale)
+        for reply in replies:
+            await self.send_reply(update.chat_id, reply, result)
+        return result.locale
+
+    async def _incoming(self, update: ZaloUpdate) -> Incoming:
+        base: dict[str, Any] = {
+            "channel": "zalo",
+            "user_id": update.user_id,
+            "chat_id": update.chat_id,
+            "display_name": update.display_name,
+        }
+        if update.event == "message.text.received":
+            text = update.text.strip()
+            if text.startswith("/") and len(text) > 1:
+                head, _, args = text[1:].partition(" ")
+                return Incoming(kind=Kind.COMMAND, command=head.lower(), args=args.strip(), **base)
+            return Incoming(kind=Kind.TEXT, text=update.text, **base)
+        if update.event == "message.image.received" and update.photo_url:
+            with contextlib.suppress(ZaloError):  # "typing…" is a courtesy only
+                await self.client.send_chat_action(update.chat_id, "typing")
+            photo, error = await self._fetch_photo(update)
+            if photo is None:
+                return Incoming(kind=Kind.TEXT, text="", file_error=error, **base)
+            return Incoming(kind=Kind.FILES, files=(photo,), text=update.text, **base)
+        return Incoming(kind=Kind.UNSUPPORTED, **base)  # sticker, voice, file, video…
+
+    async def _fetch_photo(self, update: ZaloUpdate) -> tuple[FileIn | None, str | None]:
+        """Download at once (Zalo's media URLs may expire), at most MAX_PHOTO bytes."""
+        url = update.photo_url
+        if not url.startswith(("https://", "http://")):
+            return None, N_("zalo.photo_unavailable")
+        if self._http is None or self._http.closed:  # a webhook call may come before start()
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        try:
+            async with self._http.get(url, allow_redirects=True, max_redirects=3) as resp:
+                if resp.status != 200:
+                    log.info("zalo photo answered %s", resp.status)
+                    return None, N_("zalo.photo_unavailable")
+                if (resp.content_length or 0) > MAX_PHOTO:
+                    return None, N_("zalo.photo_too_big")
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(256 * 1024):
+                    data += chunk
+                    if len(data) > MAX_PHOTO:
+                        return None, N_("zalo.photo_too_big")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("zalo photo download failed: %s", type(exc).__name__)
+            return None, N_("zalo.photo_failed")
+        found = sniff(bytes(data))
+        if found.kind != "image":
+            return None, N_("zalo.photo_not_image")
+        name = f"zalo-{update.message_id[:24]}.{found.fmt}"
+        return FileIn(data=bytes(data), filename=name, mime=found.mime), None
+
+    # -- outgoing -----------------------------------------------------------------------------
+
+    async def send_reply(self, chat_id: str, reply: Reply, result: Result | None = None) -> None:
+        locale = normalise_locale(result.locale if result else None)
+        parts = [reply.text]
+        if reply.choices:
+            parts = [numbered(reply.text, [c.label for c in reply.choices])]
+        if reply.upload is not None and result is not None and result.account_id is not None:
+            url = self.signer.upload_url(
+                result.account_id, reply.upload.dossier_id, reply.upload.requirement, locale
+            )
+            parts.append(
+                translate(
+                    N_("zalo.upload_link"),
+                    locale,
+                    name=reply.upload.label,
+                    hours=UPLOAD_TTL // 3600,
+                    url=url,
+                )
+            )
+        photos: list[tuple[str, str]] = []
+        for f in reply.files:
+            url = self._file_url(f)
+            if url is None:
+                continue
+            if f.mime.startswith("image/") and self.settings.public_url:
+                photos.append((url, f.caption))  # Zalo fetches the image from our server
+            else:
+                parts.append(
+                    translate(
+                        N_("zalo.file_link"),
+                        locale,
+                        name=f.filename,
+                        hours=DOWNLOAD_TTL // 3600,
+                        url=url,
+                    )
+                )
+        for piece in split_message("\n\n".join(p for p in parts if p)):
+            await self.send_text(chat_id, piece)
+        for url, caption in photos:
+            captions = split_message(caption)
+            await self._send(
+                lambda url=url, c=captions: self.client.send_photo(chat_id, url, c[0] if c else ""),
+                chat_id,
+            )
+
+    def _file_url(self, f: FileOut) -> str | None:
+        """A signed link to a file under the data directory (copied there if it is elsewhere)."""
+        root = self.data_dir.resolve()
+        path = f.path.resolve()
+        if not path.is_relative_to(root):
+            digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+            target = root / "exports" / f"{digest}-{path.name}"
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+            except OSError:
+                log.warning("a file to show could not be copied for a link")
+                return None
+            path = target
+        return self.signer.download_url(str(path.relative_to(root)), f.filename, f.mime)
+
+    async def send_text(self, chat_id: str, text: str) -> bool:
+        ok = True
+        for piece in split_message(text):
+            ok = await self._send(lambda p=piece: self.client.send_message(chat_id, p), chat_id)
+        return ok
+
+    async def _send(self, call: Callable[[], Awaitable[Any]], chat_id: str) -> bool:
+        """Send with pacing; quota (429), server and network trouble are retried with doubling
+        pauses (Zalo gives no retry-after); a 429 holds back this chat only."""
+        delay = 0.5
+        for attempt in range(SEND_ATTEMPTS):
+            await self.pacer.wait(chat_id)
+            try:
+                await call()
+                return True
+            except ZaloError as exc:
+                if not exc.transient or attempt == SEND_ATTEMPTS - 1:
+                    log.warning("giving up a zalo send: %s %s", exc.code, exc.description)
+                    return False
+                log.info("zalo %s failed (%s); retrying in %.1fs", exc.method, exc.code, delay)
+                if exc.code == 429:
+                    self.pacer.backoff(chat_id, delay)
+                else:
+                    await asyncio.sleep(delay)
+            delay = min(delay * 2, 8.0)
+        return False
+
+    async def deliver(self, chat_id: str, payload: dict[str, Any]) -> DeliveryResult:
+        """Outbox delivery (bot/delivery.py): one attempt, the outcome reported, no retries here.
+        The outbox took this chat's pacing slot for the first piece; further pieces of a long
+        text wait for the same pacer as replies do."""
+        pieces = split_message(str(payload.get("text") or ""))
+        if not pieces:
+            return DeliveryResult(Outcome.REJECTED, error="empty message")
+        for n, piece in enumerate(pieces):
+            if n:
+                await self.pacer.wait(chat_id)
+            try:
+                await self.client.send_message(chat_id, piece)
+            except ZaloError as exc:
+                return _outcome(exc)
+        return DeliveryResult(Outcome.SENT)
+
+    async def notify(self, account: Account, text: str) -> None:
+        """A message to this person outside a reply (e.g. "your upload arrived")."""
+        if account.channel == "zalo":
+            await self.send_text(account.chat_id, text)
+
+
+def _outcome(exc: ZaloError) -> DeliveryResult:
+    """A Bot API error as an outbox outcome. Zalo documents no "blocked" answer (its 403 is
+    described as an internal error), so nothing here stops an account."""
+    error = f"{exc.code} {exc.description}"[:300]
+    if exc.code == 429:
+        return DeliveryResult(Outcome.RETRY_AFTER, retry_after=RETRY_AFTER_429, error=error)
+    if exc.code == 400:
+        gone = any(w in exc.description.lower() for w in ("chat not found", "user not found"))
+        return DeliveryResult(Outcome.GONE if gone else Outcome.REJECTED, error=error)
+    return DeliveryResult(Outcome.TRANSIENT, error=error)  # network, 5xx, 401/403/404 setup
+
+
+def _with_files_hint(replies: list[Reply], locale: str) -> list[Reply]:
+    """A file may have been what arrived as "unsupported": say how to send one."""
+    hint = translate(N_("zalo.files_hint"), locale)
+    if not replies:
+        return [Reply(hint)]
+    first = replies[0]
+    return [replace(first, text=f"{first.text}\n\n{hint}"), *replies[1:]]
+
+
+def build_zalo(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    core: CoreContext,
+    conversations: Conversations,
+    web_app: web.Application,
+) -> ZaloChannel:
+    """The Zalo channel with its webhook route and the link routes (uploads and downloads)."""
+    data_dir = core.data_dir
+    signer = LinkSigner(link_secret(settings), settings.public_url or "")
+    channel = ZaloChannel(settings, conversations, data_dir=data_dir, signer=signer)
+    channel.add_routes(web_app)
+    links = LinkRoutes(
+        sessions,
+        core,
+        signer,
+        channel.used_links,
+        tz=settings.tz,
+        notify=channel.notify,
+    )
+    links.add_routes(web_app)
+    return channel

@@ -1,0 +1,193 @@
+"""``ocop-bot remind`` and ``ocop-bot outbox stats``: the reminder machinery by hand.
+
+``remind --now T`` computes the fires as of ``T``, queues what is due then, and delivers the due
+outbox through the configured channels (without polling for updates, so a running bot keeps its
+conversations). Two runs at once send nothing twice: the computation takes a lock, fires are
+claimed row by row, and outbox rows are leased. ``--dry-run`` does the same inside a transaction
+that is rolled back and prints recipients, texts and counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bot.app import App
+from bot.delivery import DeliveryConfig, OutboxDelivery
+from bot.scheduler import delivery_channels
+from ocop_core.clock import VN_TZ, ShiftedClock
+from ocop_core.db import transaction
+from ocop_core.models import Fire, FireStatus, Outbox, OutboxStatus
+from ocop_core.reminders import (
+    ComputeStats,
+    DispatchStats,
+    QuietHours,
+    compute_fires,
+    dispatch_due,
+    dispatch_in,
+)
+
+__all__ = ["outbox_stats", "parse_instant", "remind"]
+
+Print = Callable[[str], None]
+
+
+def parse_instant(value: str) -> datetime:
+    """``--now``: an ISO 8601 instant with its time zone (argparse type)."""
+    try:
+        at = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date and time; write e.g. 2024-10-23T08:00:00+07:00"
+        ) from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} has no time zone; write e.g. 2024-10-23T08:00:00+07:00"
+        )
+    return at
+
+
+def _counts(compute: ComputeStats, dispatch: DispatchStats) -> str:
+    return (
+        f"fires: {compute.wanted} wanted, {compute.written} written, {compute.cancelled} "
+        f"cancelled, {compute.dropped} dropped; due now: {dispatch.due} → {len(dispatch.messages)} "
+        f"message(s), {dispatch.late} late, {dispatch.superseded} superseded, "
+        f"{dispatch.cancelled} no longer needed"
+    )
+
+
+async def remind(app: App, at: datetime, *, dry_run: bool, out: Print = print) -> int:
+    clock = ShiftedClock(at)
+    ctx = dataclasses.replace(app.ctx, clock=clock)
+    quiet = QuietHours.parse(app.settings.quiet_hours, app.settings.tz)
+    local = at.astimezone(VN_TZ)
+    if quiet.contains(at):
+        out(f"{local:%d/%m/%Y %H:%M} is inside the quiet hours ({app.settings.quiet_hours}).")
+    if dry_run:
+        async with app.sessions() as s:
+            outer = await s.begin()
+            try:
+                computed = await compute_fires(s, ctx, wait_for_lock=True)
+                dispatched = await dispatch_in(s, ctx, quiet=quiet)
+            finally:
+                await outer.rollback()  # a dry run leaves no trace
+        for m in dispatched.messages:
+            out(f"→ {m.name or m.account_id} ({m.channel} {m.chat_id}) [{m.kind}]")
+            out("    " + m.text.replace("\n", "\n    "))
+        out(_counts(computed, dispatched))
+        recipients = len({m.account_id for m in dispatched.messages})
+        out(f"dry run: {len(dispatched.messages)} message(s) to {recipients} person(s); none sent")
+        return 0
+    async with transaction(app.sessions) as s:
+        computed = await compute_fires(s, ctx, wait_for_lock=True)
+    dispatched = await dispatch_due(app.sessions, ctx, quiet=quiet)
+    out(_counts(computed, dispatched))
+    channels = await _open_channels(app)
+    try:
+        if not channels:
+            out(
+                f"{dispatched.queued} message(s) queued. No chat channel is configured here: "
+                "`ocop-bot run` delivers them."
+            )
+            if at > datetime.now(UTC) + timedelta(minutes=1):
+                out(f"They are due at {local:%d/%m/%Y %H:%M}, not before.")
+            return 0
+        delivery = OutboxDelivery(
+            app.sessions,
+            clock,
+            delivery_channels(channels),
+            DeliveryConfig(lease=app.settings.outbox_lease_seconds, quiet=quiet),
+        )
+        stats = await delivery.drain()
+        out(f"delivered: {stats}")
+    finally:
+        for channel in channels:
+            await channel.app.shutdown()
+    return 0
+
+
+async def _open_channels(app: App) -> list[Any]:
+    """The configured channels, able to send but not receiving (a running bot polls)."""
+    channels: list[Any] = []
+    if app.settings.telegram_token:
+        from bot.flows import build_flows
+        from bot.flows.router import Conversations
+        from bot.handlers.telegram import TelegramChannel
+
+        telegram = TelegramChannel(
+            app.settings, Conversations(app.sessions, app.ctx, build_flows())
+        )
+        await telegram.app.initialize()
+        channels.append(telegram)
+    return channels
+
+
+async def outbox_stats(app: App, out: Print = print) -> int:
+    now = app.ctx.clock.now()
+    async with app.sessions() as s:
+        by = (
+            await s.exec(
+                select(Outbox.channel, Outbox.status, func.count()).group_by(
+                    Outbox.channel, Outbox.status
+                )
+            )
+        ).all()
+        due = (
+            await s.exec(
+                select(func.count(), func.min(Outbox.created_at)).where(
+                    Outbox.status == OutboxStatus.QUEUED, col(Outbox.next_attempt_at) <= now
+                )
+            )
+        ).one()
+        leased = (
+            await s.exec(
+                select(func.count()).where(
+                    Outbox.status == OutboxStatus.QUEUED,
+                    col(Outbox.next_attempt_at) > now,
+                    col(Outbox.attempts) > 0,
+                )
+            )
+        ).one()
+        errors = (
+            await s.exec(
+                select(Outbox.last_error, func.count())
+                .where(Outbox.status == OutboxStatus.FAILED)
+                .group_by(Outbox.last_error)
+                .order_by(func.count().desc())
+                .limit(5)
+            )
+        ).all()
+        fires = dict((await s.exec(select(Fire.status, func.count()).group_by(Fire.status))).all())
+        next_fire = (
+            await s.exec(select(func.min(Fire.fire_at)).where(Fire.status == FireStatus.PENDING))
+        ).one()
+    table: dict[str, Counter[str]] = {}
+    for channel, status, n in by:
+        table.setdefault(channel, Counter())[status] = int(n)
+    statuses = [s.value for s in OutboxStatus]
+    rows = [["CHANNEL", *(s.upper() for s in statuses)]]
+    rows += [[ch, *(str(c[s]) for s in statuses)] for ch, c in sorted(table.items())]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        out("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if not table:
+        out("(the outbox is empty)")
+    count, oldest = due
+    line = f"due now: {count}"
+    if oldest is not None:
+        line += f" (oldest queued {(now - oldest).total_seconds() / 60:.0f} min ago)"
+    out(f"{line}; in flight (leased): {leased}")
+    for error, n in errors:
+        out(f"failed {n}×: {error or '(no error text)'}")
+    fire_line = ", ".join(f"{s.value} {fires.get(s.value, 0)}" for s in FireStatus)
+    if next_fire is not None:
+        fire_line += f"; next pending at {next_fire.astimezone(VN_TZ):%d/%m/%Y %H:%M}"
+    out(f"fires: {fire_line}")
+    return 0

@@ -1,0 +1,119 @@
+"""The clock of ``ocop-bot run``: an APScheduler ``AsyncIOScheduler`` ticking two periodic jobs
+over durable tables, plus the outbox delivery loop. No job per reminder; nothing only in memory.
+
+* compute fires — at start and every 10 minutes (on PostgreSQL one process at a time: the others
+  skip, see ``ocop_core.reminders.locks``);
+* dispatch due fires into the outbox — every 30 seconds, in every process;
+* deliver the outbox — continuously (``bot.delivery.OutboxDelivery``), woken after a dispatch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.delivery import DeliveryChannel, DeliveryConfig, OutboxDelivery
+from bot.pacing import ChatPacer
+from ocop_core.db import transaction
+from ocop_core.reminders import QuietHours, compute_fires, dispatch_due
+
+__all__ = ["ReminderScheduler", "delivery_channels"]
+
+log = logging.getLogger("ocop.scheduler")
+
+
+def delivery_channels(channels: Iterable[Any]) -> dict[str, DeliveryChannel]:
+    """The running channels that can deliver outbox rows, by their Outbox.channel name."""
+    found: dict[str, DeliveryChannel] = {}
+    for ch in channels:
+        if isinstance(ch, DeliveryChannel) and isinstance(ch.pacer, ChatPacer):
+            found[ch.name] = ch
+        else:
+            log.warning("channel %r cannot deliver outbox rows yet", getattr(ch, "name", ch))
+    return found
+
+
+class ReminderScheduler:
+    def __init__(
+        self,
+        app: Any,  # bot.app.App (not imported: app.py imports this module)
+        channels: Iterable[Any],
+        *,
+        compute_every: timedelta = timedelta(minutes=10),
+        dispatch_every: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.app = app
+        self.quiet = QuietHours.parse(app.settings.quiet_hours, app.settings.tz)
+        self.delivery = OutboxDelivery(
+            app.sessions,
+            app.ctx.clock,
+            delivery_channels(channels),
+            DeliveryConfig(lease=app.settings.outbox_lease_seconds, quiet=self.quiet),
+        )
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
+        common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        self.scheduler.add_job(
+            self.compute_job,
+            "interval",
+            seconds=compute_every.total_seconds(),
+            next_run_time=now,
+            id="compute-fires",
+            **common,
+        )
+        self.scheduler.add_job(
+            self.dispatch_job,
+            "interval",
+            seconds=dispatch_every.total_seconds(),
+            next_run_time=now + dispatch_every,
+            id="dispatch-fires",
+            **common,
+        )
+
+    async def start(self) -> None:
+        await self.delivery.start()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        await self.delivery.stop()
+
+    async def compute_job(self) -> None:
+        try:
+            async with transaction(self.app.sessions) as s:
+                stats = await compute_fires(s, self.app.ctx)
+        except Exception:
+            log.exception("computing reminder fires failed")
+            return
+        if stats.skipped:
+            log.debug("another process is computing the fires")
+        else:
+            log.info(
+                "fires computed in %.2f s: %d wanted, %d written, %d cancelled, %d dropped",
+                stats.seconds,
+                stats.wanted,
+                stats.written,
+                stats.cancelled,
+                stats.dropped,
+            )
+        await self.dispatch_job()  # at start: what fell due while we were down goes now
+
+    async def dispatch_job(self) -> None:
+        try:
+            stats = await dispatch_due(self.app.sessions, self.app.ctx, quiet=self.quiet)
+        except Exception:
+            log.exception("dispatching due fires failed")
+            return
+        if stats.queued:
+            log.info(
+                "%d reminder(s) queued (%d late, %d superseded, %d cancelled)",
+                stats.queued,
+                stats.late,
+                stats.superseded,
+                stats.cancelled,
+            )
+            self.delivery.wake()

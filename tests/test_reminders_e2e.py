@@ -1,0 +1,193 @@
+"""The real processes against the fake Bot API (in this test's event loop, enforcing Telegram's
+flood limits scaled ×10 so runs stay short): ``ocop-bot remind`` twice at once, and a 5,000-person
+fan-out through ``ocop-bot run`` killed with SIGKILL half-way and restarted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from ocop_core.db import make_engine, session_factory
+from ocop_core.lifecycle import Stage
+from ocop_core.models import Fire, FireStatus, Outbox, OutboxStatus
+from tests.botprocess import BotProcess
+from tests.conftest import Core
+from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
+from tests.reminders_world import seed_producers
+
+BIN = Path(sys.executable).parent / "ocop-bot"
+SCALE = 10  # 300 messages/s overall and 10/s per chat at the fake server
+NOW = "2024-10-23T08:00:00+07:00"  # 7 days before Lai Châu's district deadline of 30/10/2024
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeTelegramServer]:
+    async with FakeTelegramServer(rate_limits=RateLimits().scaled(SCALE)) as fake:
+        yield fake
+
+
+# The fan-out runs at ×5 (150/s): the fake server's global bucket holds 30 requests, so at ×10 a
+# 100 ms pause of this test process (a GC of its big logs, a busy CI neighbour) would already
+# bunch arrivals past it. At ×5 that takes 200 ms; Telegram's real bucket tolerates a second.
+CRASH_SCALE = 5
+
+
+@pytest.fixture
+async def slower_server() -> AsyncIterator[FakeTelegramServer]:
+    async with FakeTelegramServer(rate_limits=RateLimits().scaled(CRASH_SCALE)) as fake:
+        yield fake
+
+
+def env_for(
+    url: str, server: FakeTelegramServer | None = None, scale: int = SCALE, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCOP_")}
+    env.update(OCOP_DATABASE_URL=url, OCOP_LOG_LEVEL="WARNING", **extra)
+    if server is not None:
+        env.update(
+            OCOP_TELEGRAM_TOKEN=server.token,
+            OCOP_TELEGRAM_API_URL=server.base_url,
+            OCOP_TELEGRAM_FILE_URL=server.base_file_url,
+            OCOP_TELEGRAM_GLOBAL_RATE=str(30 * scale),
+        )
+    return env
+
+
+async def ocop_bot(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN),
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 180)
+    return proc.returncode or 0, out.decode()
+
+
+async def _count(url: str, *where: object, model: type = Outbox) -> int:
+    engine = make_engine(url)
+    try:
+        async with session_factory(engine)() as s:
+            return int((await s.exec(select(func.count()).select_from(model).where(*where))).one())
+    finally:
+        await engine.dispose()
+
+
+async def test_two_remind_runs_at_once_send_each_reminder_once(
+    core: Core, server: FakeTelegramServer, tmp_path: Path
+) -> None:
+    """Also the PostgreSQL case of two processes dispatching the same fires (advisory lock for the
+    computation, SKIP LOCKED for fires and outbox rows)."""
+    url = core.engine.url.render_as_string(hide_password=False)
+    people = [server.person(first_name=f"P{i}") for i in range(300)]
+    await seed_producers(url, [p.id for p in people], stage=Stage.DISTRICT_SCORED)
+    # A dry run first: it lists and counts, and leaves no trace.
+    code, out = await ocop_bot("remind", "--now", NOW, "--dry-run", env=env_for(url), cwd=tmp_path)
+    assert code == 0, out
+    assert "dry run: 300 message(s) to 300 person(s); none sent" in out
+    assert "30/10/2024" in out and "còn 7 ngày" in out and "→ p1 (telegram" in out
+    assert await _count(url, model=Fire) == 0 and await _count(url) == 0
+    # Now twice at once, each delivering through the fake Telegram server. Pacing is per process,
+    # so processes delivering side by side must share the platform's rate: a quarter each here
+    # (this test is about sending nothing twice, not about speed).
+    env = env_for(url, server)
+    env["OCOP_TELEGRAM_GLOBAL_RATE"] = str(30 * SCALE / 4)
+    runs = await asyncio.gather(
+        ocop_bot("remind", "--now", NOW, env=env, cwd=tmp_path),
+        ocop_bot("remind", "--now", NOW, env=env, cwd=tmp_path),
+    )
+    for code, out in runs:
+        assert code == 0, out
+    assert sorted(len(p.inbox) for p in people) == [1] * 300, [out for _, out in runs]
+    assert "30/10/2024" in people[0].inbox[0].text
+    assert await _count(url, Fire.status == FireStatus.SENT, model=Fire) == 300
+    assert await _count(url, Outbox.status == OutboxStatus.SENT) == await _count(url) == 300
+    server.assert_no_rejections()
+    # Stats for the operator.
+    code, out = await ocop_bot("outbox", "stats", env=env_for(url), cwd=tmp_path)
+    assert code == 0 and "telegram  0       300" in out, out
+
+
+async def test_fan_out_of_5000_survives_sigkill(
+    slower_server: FakeTelegramServer, sqlite_url: str, tmp_path: Path
+) -> None:
+    server = slower_server
+    people = [server.person(first_name=f"P{i}") for i in range(5000)]
+    await seed_producers(sqlite_url, [p.id for p in people], stage=Stage.DISTRICT_SCORED)
+    code, out = await ocop_bot("remind", "--now", NOW, env=env_for(sqlite_url), cwd=tmp_path)
+    assert code == 0 and "5000 message(s) queued" in out, out
+    # Quiet hours off: this test must not depend on the wall clock's hour in Vietnam; a short
+    # lease so the restarted process takes over the rows in flight quickly.
+    env = env_for(
+        sqlite_url,
+        server,
+        CRASH_SCALE,
+        OCOP_QUIET_HOURS="off",
+        OCOP_OUTBOX_LEASE_SECONDS="5",
+    )
+    bot = BotProcess(tmp_path / "var", env)
+    await bot.start()
+    try:
+        await server.wait_until(lambda: len(server.sent) >= 2000, timeout=120)
+        assert await bot.stop(signal.SIGKILL) == -signal.SIGKILL
+    finally:
+        await bot.stop()
+    await asyncio.sleep(0.5)  # requests the fake server had already received complete
+    delivered_at_kill = len(server.sent)
+    # In flight at the kill: rows claimed (leased) but not recorded as sent.
+    in_flight = await _count(sqlite_url, Outbox.status == OutboxStatus.QUEUED, Outbox.attempts > 0)
+    assert 2000 <= delivered_at_kill < 5000
+    # At most 64 sends at a time, plus those accepted but not yet recorded (results are written
+    # in batches every few milliseconds): a small, bounded number.
+    assert 0 < in_flight <= 128
+    restarted = BotProcess(tmp_path / "var", env)
+    await restarted.start()
+    try:
+        # The cheap count first: looking at 5,000 inboxes on every request would slow the fake
+        # server down and bunch up its arrivals.
+        await server.wait_until(
+            lambda: len(server.sent) >= len(people) and all(p.inbox for p in people),
+            timeout=120,
+            what="a message for everyone",
+        )
+        await asyncio.sleep(1.0)  # a duplicate would arrive now, if any
+    finally:
+        await restarted.stop()
+    missed = [p.id for p in people if not p.inbox]
+    duplicates = sum(len(p.inbox) - 1 for p in people)
+    print(
+        f"\nfan-out 5000: killed after {delivered_at_kill} delivered, {in_flight} in flight; "
+        f"after restart: {len(missed)} missed, {duplicates} duplicate(s)"
+    )
+    assert not missed
+    assert duplicates <= in_flight
+    assert not [r for r in server.rejections if r.error_code == 429]
+    server.assert_no_rejections()
+    assert await _count(sqlite_url, Outbox.status == OutboxStatus.SENT) == 5000
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["remind", "--now", "2024-10-23T08:00:00"], "has no time zone"),
+        (["remind", "--now", "23/10/2024"], "is not a date and time"),
+        (["remind", "--now"], "expected one argument"),
+        (["outbox"], "required"),
+    ],
+)
+async def test_bad_cli_input_gets_one_line(
+    sqlite_url: str, tmp_path: Path, args: list[str], complaint: str
+) -> None:
+    code, out = await ocop_bot(*args, env=env_for(sqlite_url), cwd=tmp_path)
+    assert code == 2 and complaint in out and len(out.strip().splitlines()) == 1, out

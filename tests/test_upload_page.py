@@ -1,0 +1,241 @@
+"""The upload page behind signed links: over real HTTP, and in a real browser (headless Chromium
+driven by Playwright). Refusals: expired, reused, edited links, another person's dossier, a dossier
+past the document stage, a file that is not a PDF, a missing file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+from sqlmodel import select
+
+from bot.handlers.links import DOWNLOAD_PATH, LinkSigner, OnceStore
+from bot.handlers.upload_page import LinkRoutes
+from ocop_core.clock import VN_TZ, FixedClock
+from ocop_core.db import make_engine, session_factory, transaction
+from ocop_core.lifecycle import Stage
+from ocop_core.models import Account, Document, Dossier
+from ocop_core.plans import PlanRegistry
+from ocop_core.services import accounts, dossiers
+from ocop_core.services.context import CoreContext
+from tests.conftest import vn_time
+from tests.factories import registration
+from tests.transcript import document_photo, pdf_file
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@dataclass
+class Site:
+    base: str
+    signer: LinkSigner
+    sessions: object
+    ctx: CoreContext
+    owner_id: int
+    other_id: int
+    dossier_id: int
+    notices: list[tuple[int, str]] = field(default_factory=list)
+
+    def link(self, account_id: int | None = None, *, ttl: int = 3600, locale: str = "vi") -> str:
+        token = self.signer.upload_token(
+            account_id or self.owner_id, self.dossier_id, "mau02_self_assessment", locale, ttl=ttl
+        )
+        return f"{self.base}/link/u/{token}"
+
+    async def documents(self) -> list[Document]:
+        async with transaction(self.sessions) as s:  # type: ignore[arg-type]
+            rows = await s.exec(select(Document).where(Document.dossier_id == self.dossier_id))
+            return list(rows.all())
+
+
+@pytest.fixture
+async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
+    ctx = CoreContext(
+        clock=FixedClock(vn_time(2026, 6, 1, 9, 0)), plans=PlanRegistry(), data_dir=tmp_path / "d"
+    )
+    async with transaction(sessions) as s:
+        owner = await accounts.get_or_create_account(
+            s, ctx, channel="zalo", platform_user_id="owner", chat_id="owner"
+        )
+        other = await accounts.get_or_create_account(
+            s, ctx, channel="zalo", platform_user_id="other", chat_id="other"
+        )
+        dossier = await dossiers.register_dossier(
+            s, ctx, await accounts.actor_for(s, owner), registration()
+        )
+        ids = (owner.id or 0, other.id or 0, dossier.id or 0)
+    signer = LinkSigner(b"test-secret")
+    site = Site("", signer, sessions, ctx, *ids)
+
+    async def notify(account: Account, text: str) -> None:
+        site.notices.append((account.id or 0, text))
+
+    web_app = web.Application()
+    LinkRoutes(
+        sessions, ctx, signer, OnceStore(tmp_path / "once"), tz=VN_TZ, notify=notify
+    ).add_routes(web_app)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    tcp = web.TCPSite(runner, "127.0.0.1", 0)
+    await tcp.start()
+    port = runner.addresses[0][1]
+    site.base = f"http://127.0.0.1:{port}"
+    signer.set_base(site.base)
+    try:
+        yield site
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
+
+
+async def post_file(
+    http: aiohttp.ClientSession, url: str, data: bytes | None, name: str = "a.pdf"
+) -> tuple[int, str]:
+    form = aiohttp.FormData()
+    if data is not None:
+        form.add_field("file", data, filename=name, content_type="application/pdf")
+    else:
+        form.add_field("note", "no file")
+    async with http.post(url, data=form) as resp:
+        return resp.status, await resp.text()
+
+
+async def test_upload_once_then_refused(site: Site) -> None:
+    url = site.link()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as resp:
+            page = await resp.text()
+            assert resp.status == 200
+            assert resp.headers["Referrer-Policy"] == "no-referrer"
+            assert '<html lang="vi">' in page and "Báo cáo tự đánh giá" in page
+            assert "http://" not in page and "https://" not in page  # no external assets
+        status, page = await post_file(http, url, pdf_file(2))
+        assert status == 200 and "Đã nhận tệp PDF (2 trang)" in page
+        docs = await site.documents()
+        assert len(docs) == 1 and docs[0].mime == "application/pdf" and docs[0].pages == 2
+        assert site.notices and "qua liên kết tải lên" in site.notices[0][1]
+        # Reused: refused, on the form too, and nothing more stored.
+        status, page = await post_file(http, url, pdf_file(1))
+        assert status == 410 and "đã được dùng" in page
+        async with http.get(url) as resp:
+            assert resp.status == 410
+        assert len(await site.documents()) == 1
+
+
+async def test_bad_links_and_files_are_refused_cleanly(site: Site) -> None:
+    async with aiohttp.ClientSession() as http:
+        # Expired.
+        async with http.get(site.link(ttl=-5)) as resp:
+            assert resp.status == 410 and "hết hạn" in await resp.text()
+        # Edited: one character of the signed part changed, or the dossier swapped.
+        url = site.link()
+        body, mac = url.rsplit(".", 1)
+        edited = f"{body}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+        for bad in (edited, url.replace("/link/u/", "/link/u/x"), site.base + "/link/u/abc"):
+            async with http.get(bad) as resp:
+                page = await resp.text()
+                assert resp.status == 403, bad
+                assert "không hợp lệ" in page and "not valid" in page  # Vietnamese, then English
+                assert page.index("không hợp lệ") < page.index("not valid")
+        # Another person's account in an otherwise valid link: the core refuses.
+        status, page = await post_file(http, site.link(site.other_id), pdf_file(1))
+        assert status == 403 and "Không tìm thấy hồ sơ" in page
+        # Not a PDF, no file: refused, and the link stays usable (a "choose another" link).
+        url = site.link(locale="en")
+        status, page = await post_file(http, url, document_photo(1), "photo.jpg")
+        assert status == 415 and "not a PDF" in page and 'href="/link/u/' in page
+        status, page = await post_file(http, url, None)
+        assert status == 400 and "No file was chosen" in page
+        status, page = await post_file(http, url, b"%PDF-1.4 broken")
+        assert status == 422
+        assert await site.documents() == []
+        status, page = await post_file(http, url, pdf_file(1))
+        assert status == 200 and "Received the PDF" in page
+        # A dossier past the document stage: the core re-checks and refuses.
+        async with transaction(site.sessions) as s:  # type: ignore[arg-type]
+            dossier = await s.get(Dossier, site.dossier_id)
+            assert dossier is not None
+            dossier.stage = Stage.COMMUNE_CHECKED
+            s.add(dossier)
+        late = site.link()
+        async with http.get(late) as resp:  # said at once, before any upload
+            assert resp.status == 403 and 'type="file"' not in await resp.text()
+        status, page = await post_file(http, late, pdf_file(3))
+        assert status == 403 and len(await site.documents()) == 1
+
+
+async def test_download_links(site: Site, tmp_path: Path) -> None:
+    exports = site.ctx.data_dir / "exports"
+    exports.mkdir(parents=True)
+    (exports / "a.pdf").write_bytes(pdf_file(1))
+    async with aiohttp.ClientSession() as http:
+        url = site.signer.download_url("exports/a.pdf", "Mẫu 02.pdf", "application/pdf")
+        async with http.get(url) as resp:
+            assert resp.status == 200 and (await resp.read()).startswith(b"%PDF")
+            assert "attachment" in resp.headers["Content-Disposition"]
+        expired = site.signer.download_url("exports/a.pdf", "a.pdf", "application/pdf", ttl=-1)
+        async with http.get(expired) as resp:
+            assert resp.status == 410
+        # A signed path outside the data directory is still refused.
+        escape = site.signer.download_url("../../etc/passwd", "x", "text/plain")
+        async with http.get(escape) as resp:
+            assert resp.status == 404
+        async with http.get(f"{site.base}{DOWNLOAD_PATH}forged.sig/a.pdf") as resp:
+            assert resp.status == 403
+
+
+def _chromium_or_skip() -> None:
+    if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.skip(f"{CHROMIUM} is absent (Debian package 'chromium'): browser test skipped")
+    pytest.importorskip("playwright", reason="playwright (dev extra) is not installed")
+
+
+async def test_upload_in_a_real_browser(site: Site, tmp_path: Path) -> None:
+    _chromium_or_skip()
+    from playwright.async_api import async_playwright
+
+    pdf = tmp_path / "mau02.pdf"
+    pdf.write_bytes(pdf_file(2))
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 360, "height": 740})  # a phone
+            response = await page.goto(site.link())
+            assert response is not None and response.status == 200
+            assert await page.title() == "Gửi tệp PDF cho hồ sơ OCOP"
+            await page.screenshot(path=str(tmp_path / "form.png"))
+            await page.set_input_files("input[type=file]", str(pdf))
+            async with page.expect_navigation():
+                await page.click("button[type=submit]")
+            assert "Đã nhận tệp PDF (2 trang)" in await page.inner_text("main")
+            assert len(await site.documents()) == 1
+
+            # Expired and edited links: a clear page, nothing to upload.
+            await page.goto(site.link(ttl=-5))
+            assert "Liên kết đã hết hạn" in await page.inner_text("h1")
+            assert await page.locator("input[type=file]").count() == 0
+            url = site.link()
+            await page.goto(url[:-3] + ("aaa" if not url.endswith("aaa") else "bbb"))
+            assert "Liên kết không hợp lệ" in await page.inner_text("main")
+            assert await page.locator("input[type=file]").count() == 0
+        finally:
+            await browser.close()
+    if os.environ.get("OCOP_KEEP_SCREENSHOTS"):
+        shutil.copy(tmp_path / "form.png", os.environ["OCOP_KEEP_SCREENSHOTS"])

@@ -1,0 +1,65 @@
+"""Helpers for Zalo end-to-end tests: a person types numbers, labels or words and reads replies."""
+
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable
+
+from ocop_core.admin_units import fold
+from tests.fakes.telegram_api import FakeTelegramServer
+from tests.fakes.zalo_api import FakeZaloServer, Person
+
+LINK = re.compile(r"https?://\S+/link/[uf]/\S+")
+
+
+def both_env(zalo: FakeZaloServer, telegram: FakeTelegramServer, **extra: str) -> dict[str, str]:
+    """Telegram and Zalo configured together, each pointed at its fake."""
+    return {
+        "OCOP_TELEGRAM_TOKEN": telegram.token,
+        "OCOP_TELEGRAM_API_URL": telegram.base_url,
+        "OCOP_TELEGRAM_FILE_URL": telegram.base_file_url,
+        "OCOP_ZALO_BOT_TOKEN": zalo.token,
+        "OCOP_ZALO_API_URL": zalo.api_url,
+        **extra,
+    }
+
+
+async def turn(
+    zalo: FakeZaloServer, person: Person, action: Awaitable[object], timeout: float = 20
+) -> str:
+    """Do something, wait until the bot has answered and gone quiet, return all it said."""
+    since = len(person.inbox)
+    await action
+    await person.wait_for_messages(1, timeout=timeout, since=since)
+    await zalo.quiet(0.4)
+    return "\n".join(m.text or "" for m in person.inbox[since:])
+
+
+async def say(zalo: FakeZaloServer, person: Person, text: str) -> str:
+    return await turn(zalo, person, person.send_text(text))
+
+
+def number_of(text: str, label: str) -> str:
+    """The number of the numbered line whose label contains ``label`` (accents ignored)."""
+    wanted = fold(label)
+    found = [
+        m.group(1)
+        for m in re.finditer(r"^(\d+)\. (.+)$", text, re.MULTILINE)
+        if wanted in fold(m.group(2))
+    ]
+    assert found, f"no option {label!r} in:\n{text}"
+    return found[-1]
+
+
+async def pick(zalo: FakeZaloServer, person: Person, label: str) -> str:
+    """Answer a numbered list by typing the number of the option containing ``label``."""
+    last = person.inbox[-1].text or ""
+    return await say(zalo, person, number_of(last, label))
+
+
+def link_in(text: str) -> str:
+    found = LINK.search(text)
+    assert found, f"no link in:\n{text}"
+    return found.group(0)
