@@ -42,3 +42,5 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     # httpx logs every request URL at INFO, and Telegram URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # APScheduler reports every tick of every job at INFO: noise every 30 seconds.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -100,37 +100,35 @@ def test_dossier_commands(data_dir: Path) -> None:
 
 def test_run_starts_without_token(tmp_path: Path) -> None:
     """The README's run command on a fresh data dir: SQLite, no token, channels reported."""
-    proc = subprocess.Popen(
-        [str(BIN), "run"],
-        env=_env(tmp_path / "var"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=tmp_path,
-    )
-    lines: list[str] = []
-    try:
-        deadline = time.monotonic() + 120
-        assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line.rstrip())
-            if "Ready" in line:
-                break
-        out = "\n".join(lines)
-        assert "Telegram: not configured" in out and "Zalo: not configured" in out
-        port = re.search(r"http://127\.0\.0\.1:(\d+)", out)
-        assert port, out
-        with urllib.request.urlopen(f"http://127.0.0.1:{port.group(1)}/health", timeout=10) as r:
-            assert json.load(r) == {"ok": True}
-        assert (tmp_path / "var" / "ocop.sqlite3").exists()
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    log = tmp_path / "run.log"
+    with log.open("w") as out:  # a file, not a pipe: an unread pipe would block the bot
+        proc = subprocess.Popen(
+            [str(BIN), "run"],
+            env=_env(tmp_path / "var"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=tmp_path,
+        )
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    assert proc.returncode == 0
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and "Ready" not in log.read_text():
+                assert proc.poll() is None, log.read_text()
+                time.sleep(0.2)
+            text = log.read_text()
+            assert "Telegram: not configured" in text and "Zalo: not configured" in text
+            port = re.search(r"http://127\.0\.0\.1:(\d+)", text)
+            assert port, text
+            url = f"http://127.0.0.1:{port.group(1)}/health"
+            with urllib.request.urlopen(url, timeout=10) as r:
+                assert json.load(r) == {"ok": True}
+            assert (tmp_path / "var" / "ocop.sqlite3").exists()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 0, log.read_text()[-3000:]
