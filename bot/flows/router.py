@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.flows import intents
 from bot.flows.commands import COMMAND_ALIASES, WORD_COMMANDS
 from bot.flows.engine import (
     END,
@@ -156,6 +157,11 @@ class Conversations:
                 return await self._idle(fc, answer, inc)
             fc.say(N_("flow.stale_button"))
             return await self._reprompt(fc, flow, step)
+        if inc.kind == Kind.TEXT and answer.choice is None:
+            free = flow in self.flows and _takes_text(offered)
+            intent = intents.recognise(inc.text, free_text_step=free)
+            if intent is not None:
+                return await self._intent(fc, flow, step, intent)
         if not flow or flow not in self.flows:
             return await self._idle(fc, answer, inc)
         if answer.choice == BACK:
@@ -202,6 +208,36 @@ class Conversations:
             return await self.start(fc, command, {"args": args})
         fc.say(N_("flow.unknown_command"))
         return await self._reprompt(fc, flow, step)
+
+    async def _intent(self, fc: FlowContext, flow: str, step: str, intent: str) -> tuple[str, str]:
+        """A question asked in the middle of something: answer it, then back to the step."""
+        if intent == "my_data":  # exactly as if the person typed /dulieu
+            return await self._command(fc, flow, step, COMMAND_ALIASES.get("dulieu", "dulieu"), "")
+        if intent in intents.NAVIGATION:
+            command = "cancel" if intent == "menu" else intent
+            return await self._command(fc, flow, step, command, "")
+        if intent == "help":
+            fc.say(N_("flow.help"))
+        elif fc.account.consent_at is None:
+            fc.say(N_("intent.after_onboarding"))
+        elif intent == "upload_link":
+            self._upload_answer(fc, flow, step)
+        else:
+            await status_flow.answer(fc, intent, "")
+        if flow in self.flows and step in self.flows[flow].steps:
+            fc.say(N_("intent.resume"))
+        return await self._reprompt(fc, flow, step, quiet=True)
+
+    def _upload_answer(self, fc: FlowContext, flow: str, step: str) -> None:
+        """ "gửi pdf": a link where the chat cannot carry files, else how to send one here."""
+        if not fc.caps.upload_links:
+            fc.say(N_("intent.upload.in_chat"))
+            return
+        slot = self._upload_slot(fc, flow, step)
+        if slot is None:
+            fc.say(N_("intent.upload.choose_document"))
+            return
+        fc.replies.append(Reply(fc.t(N_("intent.upload.link")), upload=slot))
 
     async def _idle(self, fc: FlowContext, answer: Answer, inc: Incoming) -> tuple[str, str]:
         """No flow running: the main menu, a receipt code, or a question about status."""
@@ -253,7 +289,13 @@ class Conversations:
     async def _enter(self, fc: FlowContext, flow: str, step: str) -> tuple[str, str]:
         if step == END:
             return await self._finish(fc)
-        _append_prompt(fc, await self._prompt(fc, flow, step))
+        try:
+            async with fc.s.begin_nested():
+                prompt = await self._prompt(fc, flow, step)
+        except DomainError as exc:  # the step no longer applies (a dossier moved on, a role…)
+            fc.replies.append(Reply(domain_message(fc, exc)))
+            return self._menu(fc)
+        _append_prompt(fc, prompt)
         return flow, step
 
     async def _finish(self, fc: FlowContext) -> tuple[str, str]:
@@ -311,16 +353,33 @@ class Conversations:
         except Reask as exc:
             fc.data = before
             fc.say(exc.key, **exc.params)
+            _count_miss(fc)
             return await self._enter(fc, flow, step)
         except DomainError as exc:
             fc.data = before
             fc.replies.append(Reply(domain_message(fc, exc)))
+            _count_miss(fc)
             return await self._enter(fc, flow, step)
+        fc.data.pop("_misses", None)
         if nxt == END:
             return await self._finish(fc)
         if nxt != step:
             fc.data.setdefault("_history", []).append(step)
         return await self._enter(fc, flow, nxt)
+
+
+def _count_miss(fc: FlowContext) -> None:
+    """From the second answer in a row that the step cannot use, say how to leave and get help."""
+    misses = int(fc.data.get("_misses") or 0) + 1
+    fc.data["_misses"] = misses
+    if misses >= 2 and fc.replies:
+        last = fc.replies[-1]
+        fc.replies[-1] = replace(last, text=f"{last.text}\n{fc.t(N_('intent.stuck_hint'))}")
+
+
+def _takes_text(offered: list[list[str]]) -> bool:
+    """The current question wants typed words: it offers no options besides skip and back."""
+    return all(choice_id in {SKIP, BACK} for choice_id, _label in offered)
 
 
 def _resolve_index(inc: Incoming, offered: list[list[str]], token: str | None) -> Incoming:

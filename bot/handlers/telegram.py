@@ -42,7 +42,7 @@ from bot.delivery import DeliveryResult, Outcome
 from bot.flows.commands import MENU_COMMANDS
 from bot.flows.router import Conversations
 from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
-from bot.handlers.rendering import split_text
+from bot.handlers.rendering import screen, split_text
 from bot.pacing import ChatPacer
 from bot.settings import Settings
 from ocop_core.i18n import N_, normalise_locale, translate
@@ -317,14 +317,15 @@ class TelegramChannel:
                 await self._send_text(chat_id, translate(N_("tg.sorry"), locale))
                 return
             for reply in result.replies:
-                await self.send_reply(chat_id, reply)
+                await self.send_reply(chat_id, reply, result.locale)
 
     # -- outgoing -----------------------------------------------------------------------------
 
-    async def send_reply(self, chat_id: int, reply: Reply) -> None:
+    async def send_reply(self, chat_id: int, reply: Reply, locale: str | None = None) -> None:
+        locale = normalise_locale(locale or _locale_of(reply))
         markup: Any = None
         if reply.request_contact:
-            label = translate(N_("onboarding.phone.share"), _locale_of(reply))
+            label = translate(N_("onboarding.phone.share"), locale)
             markup = ReplyKeyboardMarkup(
                 [[KeyboardButton(label, request_contact=True)]],
                 one_time_keyboard=True,
@@ -336,7 +337,7 @@ class TelegramChannel:
             markup = ReplyKeyboardRemove() if self._contact_pending.pop(chat_id, False) else None
         if reply.request_contact:
             self._contact_pending[chat_id] = True
-        pieces = split_text(reply.text, CAPS.max_text)
+        pieces = split_text(screen(reply, locale, buttons=True), CAPS.max_text)
         for n, piece in enumerate(pieces):
             last = n == len(pieces) - 1
             await self._send_text(chat_id, piece, markup if last else None)

@@ -39,7 +39,7 @@ from bot.handlers.links import (
     OnceStore,
     link_secret,
 )
-from bot.handlers.rendering import numbered, split_text
+from bot.handlers.rendering import screen, split_text
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
 from bot.pacing import ChatPacer
@@ -428,9 +428,7 @@ class ZaloChannel:
 
     async def send_reply(self, chat_id: str, reply: Reply, result: Result | None = None) -> None:
         locale = normalise_locale(result.locale if result else None)
-        parts = [reply.text]
-        if reply.choices:
-            parts = [numbered(reply.text, [c.label for c in reply.choices])]
+        parts = [screen(reply, locale, buttons=False)]
         if reply.upload is not None and result is not None and result.account_id is not None:
             url = self.signer.upload_url(
                 result.account_id, reply.upload.dossier_id, reply.upload.requirement, locale

@@ -11,21 +11,7 @@ from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
 from ocop_core.services import dossiers, status
 from ocop_core.services.status import StatusSummary
-from ocop_core.text import fold
 
-# Free-text questions about status, compared without accents ("hồ sơ của tôi đến đâu rồi").
-STATUS_WORDS = (
-    "ho so",
-    "trang thai",
-    "den dau",
-    "tien do",
-    "kiem tra",
-    "status",
-    "my dossier",
-    "where is",
-    "hoso",
-)
-DEADLINE_WORDS = ("han chot", "han nop", "lich", "bao gio", "deadline", "khi nao")
 _CODE_IN_TEXT = re.compile(r"\b(L?\d{2}[\s.-]?\d{2}[\s.-]?[0-9A-Za-z]{5})\b")
 
 
@@ -118,10 +104,27 @@ async def deadlines(fc: FlowContext) -> None:
     fc.replies.append(Reply("\n".join([fc.t(N_("status.deadlines_title")), *lines])))
 
 
+async def missing(fc: FlowContext) -> None:
+    """ "Còn thiếu giấy tờ gì?": what each open dossier still lacks, one line per dossier."""
+    lines = []
+    for d in await dossiers.list_dossiers(fc.s, fc.actor, limit=10):
+        summary = await status.summarise(fc.s, fc.core, d)
+        if not summary.missing:
+            continue
+        names = ", ".join(fc.t(r.label_key) for r in summary.missing)
+        lines.append(fc.t(N_("intent.missing.line"), code=d.receipt_code, names=names))
+    if not lines:
+        fc.say(N_("intent.missing.none"))
+        return
+    fc.replies.append(Reply("\n".join([fc.t(N_("intent.missing.title")), *lines])))
+
+
 async def answer(fc: FlowContext, command: str, args: str) -> None:
     try:
         if command == "deadlines":
             await deadlines(fc)
+        elif command == "missing":
+            await missing(fc)
         elif command == "status" and args.strip():
             await show(fc, args.strip())
         else:
@@ -141,16 +144,10 @@ async def open_choice(fc: FlowContext, choice: str) -> None:
 
 
 async def answer_free_text(fc: FlowContext, text: str) -> bool:
-    """Answer a typed question about status or deadlines; False if it is neither."""
+    """Answer a message naming a receipt code with that dossier's status; False otherwise.
+    (Questions in words are global intents, see ``bot.flows.intents``.)"""
     found = _CODE_IN_TEXT.search(text)
     if found and receipts.normalise(found.group(1)):
         await answer(fc, "status", found.group(1))
-        return True
-    folded = fold(text)
-    if any(word in folded for word in DEADLINE_WORDS):
-        await answer(fc, "deadlines", "")
-        return True
-    if any(word in folded for word in STATUS_WORDS):
-        await answer(fc, "status", "")
         return True
     return False
