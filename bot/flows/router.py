@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.flows import intents
-from bot.flows.commands import COMMAND_ALIASES, WORD_COMMANDS
+from bot.flows.commands import COMMAND_ALIASES
 from bot.flows.engine import (
     END,
     Answer,
@@ -20,11 +20,11 @@ from bot.flows.engine import (
     Reask,
     domain_message,
     load_state,
-    match_choice,
     offered_choices,
     save_state,
     token_for,
 )
+from bot.flows.matching import ChoiceMatch, match_choice
 from bot.flows.menu import menu_reply
 from bot.flows.producer import status as status_flow
 from bot.flows.types import Capabilities, Choice, Incoming, Kind, Outgoing, Reply, UploadSlot
@@ -34,7 +34,6 @@ from ocop_core.i18n import N_, translate
 from ocop_core.models import Account
 from ocop_core.services import accounts, outbox
 from ocop_core.services.context import CoreContext
-from ocop_core.text import fold
 
 log = logging.getLogger("ocop.router")
 
@@ -99,7 +98,8 @@ class Conversations:
             flow, step = state.flow, state.step
             flow, step = await self._dispatch(fc, flow, step, inc)
             token = token_for(state.version + 1)
-            replies = [_tokened(r, token) for r in fc.replies]
+            replies = fc.replies if caps.buttons else _one_list(fc.replies)
+            replies = [_tokened(r, token) for r in replies]
             if replies and replies[-1].choices:
                 fc.data["_choices"] = offered_choices(replies[-1])
                 fc.data["_token"] = token
@@ -150,7 +150,8 @@ class Conversations:
             return await self._reprompt(fc, flow, step)
         offered = fc.data.get("_choices") or []
         inc = _resolve_index(inc, offered, fc.data.get("_token"))
-        answer = _answer(inc, offered)
+        typed = match_choice(inc.text, offered) if inc.kind == Kind.TEXT else ChoiceMatch()
+        answer = _answer(inc, typed)
         if inc.kind == Kind.CHOICE and not _is_current(inc, offered, fc):
             if inc.choice and inc.choice.startswith(("menu:", "open:")):
                 answer = Answer(choice=inc.choice, kind=Kind.CHOICE)
@@ -162,6 +163,11 @@ class Conversations:
             intent = intents.recognise(inc.text, free_text_step=free)
             if intent is not None:
                 return await self._intent(fc, flow, step, intent)
+        if typed.ambiguous:
+            fc.say(N_("flow.reask.which"), a=typed.ambiguous[0], b=typed.ambiguous[1])
+            return await self._reprompt(fc, flow, step)
+        if (answer.choice or "").startswith(("menu:", "open:")):  # a status message's action
+            return await self._idle(fc, answer, inc)
         if not flow or flow not in self.flows:
             return await self._idle(fc, answer, inc)
         if answer.choice == BACK:
@@ -192,6 +198,7 @@ class Conversations:
             return self._menu(fc)
         if command == "help":
             fc.say(N_("flow.help"))
+            self._resume_line(fc, flow, step)
             return await self._reprompt(fc, flow, step)
         if command == "back":
             return await self._back(fc, flow, step)
@@ -217,16 +224,19 @@ class Conversations:
             command = "cancel" if intent == "menu" else intent
             return await self._command(fc, flow, step, command, "")
         if intent == "help":
-            fc.say(N_("flow.help"))
-        elif fc.account.consent_at is None:
+            return await self._command(fc, flow, step, "help", "")
+        if fc.account.consent_at is None:
             fc.say(N_("intent.after_onboarding"))
         elif intent == "upload_link":
             self._upload_answer(fc, flow, step)
         else:
             await status_flow.answer(fc, intent, "")
+        self._resume_line(fc, flow, step)
+        return await self._reprompt(fc, flow, step, quiet=True)
+
+    def _resume_line(self, fc: FlowContext, flow: str, step: str) -> None:
         if flow in self.flows and step in self.flows[flow].steps:
             fc.say(N_("intent.resume"))
-        return await self._reprompt(fc, flow, step, quiet=True)
 
     def _upload_answer(self, fc: FlowContext, flow: str, step: str) -> None:
         """ "gửi pdf": a link where the chat cannot carry files, else how to send one here."""
@@ -416,21 +426,34 @@ def _is_current(inc: Incoming, offered: list[list[str]], fc: FlowContext) -> boo
     return inc.choice in ids and (inc.token is None or inc.token == fc.data.get("_token"))
 
 
-def _answer(inc: Incoming, offered: list[list[str]]) -> Answer:
+def _answer(inc: Incoming, typed: ChoiceMatch) -> Answer:
     if inc.kind == Kind.CHOICE:
         return Answer(choice=inc.choice, kind=Kind.CHOICE)
     if inc.kind == Kind.FILES:
         return Answer(files=inc.files, text=inc.text, kind=Kind.FILES)
     if inc.kind == Kind.CONTACT:
         return Answer(phone=inc.phone, kind=Kind.CONTACT)
-    choice = match_choice(inc.text, offered) if offered else None
+    choice = typed.choice
     return Answer(text=inc.text, choice=choice, kind=Kind.CHOICE if choice else Kind.TEXT)
+
+
+def _one_list(replies: list[Reply]) -> list[Reply]:
+    """Without buttons a screen holds one numbered list, so a number means one thing: the
+    options of earlier replies join the last list (first), and their own lists go."""
+    listed = [n for n, r in enumerate(replies) if r.choices]
+    if len(listed) < 2:
+        return replies
+    merged: list[Choice] = []
+    for n in listed:
+        for choice in replies[n].choices:
+            if not any(c.id == choice.id or c.id.startswith(f"{choice.id}:") for c in merged):
+                merged.append(choice)
+    out = [replace(r, choices=()) if n in listed[:-1] else r for n, r in enumerate(replies)]
+    out[listed[-1]] = replace(replies[listed[-1]], choices=tuple(merged))
+    return out
 
 
 def _command_of(inc: Incoming) -> str | None:
     if inc.kind == Kind.COMMAND and inc.command:
         return COMMAND_ALIASES.get(inc.command.lower(), inc.command.lower())
-    if inc.kind == Kind.TEXT:
-        words = fold(inc.text)
-        return WORD_COMMANDS.get(words)
     return None

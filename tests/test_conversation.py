@@ -1,0 +1,94 @@
+"""Transcripts of a conversation that never traps a person: questions at any step, options
+matched by any of their words, one numbered list per screen."""
+
+from __future__ import annotations
+
+from bot.handlers import zalo as zalo_handler
+from bot.handlers.rendering import screen
+from tests.test_flows import onboard, person, register
+from tests.test_flows import world as world
+from tests.transcript import Person
+
+World = dict[str, object]
+
+
+def zalo_person(w: World, name: str = "zed") -> Person:
+    return person(w, name, caps=zalo_handler.CAPS, channel="zalo")
+
+
+def shown(p: Person) -> str:
+    """The last answer as the person reads it on their channel."""
+    return "\n".join(screen(r, "vi", buttons=p.caps.buttons) for r in p.last)
+
+
+async def test_questions_inside_a_step_are_answered_and_the_step_resumes(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.tap("Đăng ký sản phẩm")
+    await p.tap("Hộ sản xuất")
+    question = p.last[-1].text
+    for typed, answer in [
+        ("ho so cua toi", "Hồ sơ 1226-"),
+        ("hồ sơ của tôi đến đâu rồi?", "Hồ sơ 1226-"),
+        ("han chot", "09/10/2026"),
+        ("còn thiếu giấy tờ gì?", "Giấy tờ còn thiếu"),
+        ("gửi pdf", "gửi ảnh hoặc tệp PDF"),
+        ("tro giup", "/dangky"),
+    ]:
+        await p.say(typed)
+        assert answer in p.text, (typed, p.text)
+        assert "Hãy chọn một trong các lựa chọn" not in p.text
+        assert "Tiếp tục bước đang dở" in p.text and p.last[-1].text.endswith(question)
+    await p.say("Hộ bà Lò Thị B")  # the step goes on where it was
+    assert "Người đại diện" in p.text or "đại diện" in p.text
+
+
+async def test_two_unusable_answers_say_how_to_leave(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    await p.say("99")
+    assert "«menu»" not in p.text
+    await p.say("98")
+    assert "«menu»" in p.text and "trợ giúp" in p.text
+
+
+async def test_dong_y_is_consent_and_words_anywhere_in_a_label_match(world: World) -> None:
+    p = zalo_person(world)
+    await p.say("/start")
+    await p.say("tieng viet")
+    await p.say("san xuat")
+    assert "Nghị định 13/2023" in p.text
+    await p.say("dong y")  # "Tôi đồng ý", not "Tôi không đồng ý"
+    assert "số điện thoại" in p.text
+
+
+async def test_an_ambiguous_word_is_asked_back_with_both_options(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    await p.say("hop tac")  # "Tổ hợp tác" or "Hợp tác xã"?
+    assert "hay" in p.text and "«" in p.text
+    assert "Chủ thể đăng ký là loại nào" in p.text  # the same question again
+
+
+async def test_on_zalo_1_after_a_status_message_opens_its_action(world: World) -> None:
+    p = zalo_person(world)
+    await onboard_zalo(p)
+    await register(p)
+    await p.say("ho so cua toi")
+    screen_text = shown(p)
+    assert screen_text.count("\n1. ") == 1  # one numbered list on the screen
+    await p.say("1")
+    assert "Giấy tờ bắt buộc" in p.text or "0/" in p.text  # the documents checklist
+    assert "Chủ thể đăng ký" not in p.text  # not a new registration
+
+
+async def onboard_zalo(p: Person) -> None:
+    await p.say("/start")
+    await p.say("1")
+    await p.say("1")
+    await p.say("1")
+    await p.say("0912 345 678")
+    assert "0912345678" in p.text
