@@ -3,11 +3,16 @@ matched by any of their words, one numbered list per screen."""
 
 from __future__ import annotations
 
+from sqlmodel import select
+
+from bot.flows.types import Incoming, Kind
 from bot.handlers import zalo as zalo_handler
 from bot.handlers.rendering import screen
+from ocop_core.db import transaction
+from ocop_core.models import Document
 from tests.test_flows import onboard, person, register
 from tests.test_flows import world as world
-from tests.transcript import Person
+from tests.transcript import Person, document_photo, pdf_file
 
 World = dict[str, object]
 
@@ -92,3 +97,62 @@ async def onboard_zalo(p: Person) -> None:
     await p.say("1")
     await p.say("0912 345 678")
     assert "0912345678" in p.text
+
+
+async def test_a_two_page_pdf_is_two_pages(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.tap("Gửi giấy tờ")
+    await p.tap("Phiếu đăng ký")
+    await p.send_files(pdf_file(2), names=["mau01.pdf"])
+    assert "Đã nhận 2 trang" in p.text
+
+
+async def test_a_file_sent_before_choosing_its_document_is_kept(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.send_files(document_photo(1), document_photo(2))  # from the menu, nothing chosen
+    assert "Đã giữ 2 trang" in p.text and "giấy tờ nào" in p.text
+    await p.tap("Phiếu đăng ký")
+    assert "Đã nhận 2 trang cho «Phiếu đăng ký" in p.text
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        docs = (await s.exec(select(Document))).all()
+    assert {d.requirement for d in docs} == {"mau01_registration"} and len(docs) == 2
+
+
+async def test_a_file_in_the_checklist_is_kept_too(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.tap("Gửi giấy tờ")
+    await p.send_files(pdf_file(2), names=["scan.pdf"])
+    assert "Đã giữ 2 trang" in p.text
+    await p.say("phieu dang ky")
+    assert "Đã nhận 2 trang" in p.text
+
+
+async def test_someone_elses_contact_card_is_not_taken(world: World) -> None:
+    p = person(world)
+    await p.say("/start")
+    await p.tap("Tiếng Việt")
+    await p.tap("Chủ thể sản xuất")
+    await p.tap("Tôi đồng ý")
+    await p.send(Incoming(kind=Kind.CONTACT, phone=None, **p._base()))  # another person's card
+    assert "danh thiếp của người khác" in p.text
+    await p.share_contact("+84 912 345 678")
+    assert "0912345678" in p.text
+
+
+async def test_a_sticker_gets_a_friendly_word_not_an_upload_link(world: World) -> None:
+    p = zalo_person(world)
+    await onboard_zalo(p)
+    await register(p)
+    await p.tap("Gửi giấy tờ")
+    await p.tap("Phiếu đăng ký")
+    await p.send(Incoming(kind=Kind.UNSUPPORTED, media="sticker", **p._base()))
+    assert "chỉ nhận chữ, ảnh hoặc tệp PDF" in p.text
+    assert not any(r.upload for r in p.last)
+    await p.say("gửi pdf")  # an upload link, on request
+    assert any(r.upload for r in p.last)

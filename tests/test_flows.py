@@ -256,7 +256,7 @@ async def test_pdf_view_and_replace(world: dict[str, object]) -> None:
     await p.tap("Gửi giấy tờ")
     await p.tap("Phiếu đăng ký")
     await p.send_files(pdf_file(2), names=["mau01.pdf"])
-    assert "Đã nhận 1 trang" in p.text
+    assert "Đã nhận 2 trang" in p.text  # pages, not files
     await p.tap("Xem")
     files = [f for r in p.last for f in r.files]
     assert files and files[0].path.read_bytes().startswith(b"%PDF")

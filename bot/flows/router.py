@@ -139,8 +139,10 @@ class Conversations:
         if fc.account.consent_at is None and flow not in {"onboarding", "language"}:
             return await self.start(fc, "onboarding", {})
         if inc.kind == Kind.UNSUPPORTED:
-            slot = self._upload_slot(fc, flow, step)
-            if slot is not None:  # maybe a file the channel cannot carry: offer a web upload
+            slot = None if inc.media else self._upload_slot(fc, flow, step)
+            if inc.media == "sticker":
+                fc.say(N_("flow.sticker"))
+            elif slot is not None:  # maybe a file the channel cannot carry: offer a web upload
                 fc.replies.append(Reply(fc.t(N_("flow.unsupported_upload")), upload=slot))
             else:
                 fc.say(N_("flow.unsupported"))
@@ -265,9 +267,8 @@ class Conversations:
             return self._menu(fc, quiet=True)
         if inc.kind == Kind.TEXT and await status_flow.answer_free_text(fc, inc.text):
             return self._menu(fc, quiet=True)
-        if inc.kind == Kind.FILES:
-            fc.say(N_("flow.files_without_document"))
-            return self._menu(fc)
+        if inc.kind == Kind.FILES:  # kept; the documents flow asks which document it is
+            return await self.start(fc, "documents", {"files": inc.files})
         fc.say(N_("flow.not_understood"))
         return self._menu(fc)
 

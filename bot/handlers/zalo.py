@@ -394,7 +394,10 @@ class ZaloChannel:
             if photo is None:
                 return Incoming(kind=Kind.TEXT, text="", file_error=error, **base)
             return Incoming(kind=Kind.FILES, files=(photo,), text=update.text, **base)
-        return Incoming(kind=Kind.UNSUPPORTED, **base)  # sticker, voice, file, video…
+        # A sticker or a voice note is known for what it is; "unsupported" may be a file.
+        media = update.event.removeprefix("message.").removesuffix(".received")
+        media = "" if media == "unsupported" else media
+        return Incoming(kind=Kind.UNSUPPORTED, media=media, **base)
 
     async def _fetch_photo(self, update: ZaloUpdate) -> tuple[FileIn | None, str | None]:
         """Download at once (Zalo's media URLs may expire), at most MAX_PHOTO bytes."""

@@ -51,7 +51,7 @@ class StatusSummary:
 
 async def checklist(s: AsyncSession, dossier: Dossier) -> list[ChecklistItem]:
     stmt = (
-        select(Document.requirement, func.count())
+        select(Document.requirement, func.sum(Document.pages))  # pages, not files
         .where(Document.dossier_id == dossier.id, col(Document.replaced).is_(False))
         .group_by(Document.requirement)
     )
