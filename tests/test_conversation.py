@@ -9,9 +9,11 @@ from bot.flows.types import Incoming, Kind
 from bot.handlers import zalo as zalo_handler
 from bot.handlers.rendering import screen
 from ocop_core.db import transaction
-from ocop_core.models import Document
+from ocop_core.models import Account, Document, Outbox, Role
+from tests.officer_helpers import submitted_dossier
 from tests.test_flows import onboard, person, register
 from tests.test_flows import world as world
+from tests.test_officer_flows import officer
 from tests.transcript import Person, document_photo, pdf_file
 
 World = dict[str, object]
@@ -156,3 +158,51 @@ async def test_a_sticker_gets_a_friendly_word_not_an_upload_link(world: World) -
     assert not any(r.upload for r in p.last)
     await p.say("gửi pdf")  # an upload link, on request
     assert any(r.upload for r in p.last)
+
+
+async def _outbox_texts(w: World) -> dict[int, list[str]]:
+    async with transaction(w["sessions"]) as s:  # type: ignore[arg-type]
+        rows = (await s.exec(select(Outbox))).all()
+    found: dict[int, list[str]] = {}
+    for row in rows:
+        found.setdefault(row.account_id, []).append(str(row.payload.get("text")))
+    return found
+
+
+async def _ready_to_submit(w: World) -> Person:
+    await submitted_dossier(w["sessions"], w["ctx"], user="pat", product="Chè", submit=False)  # type: ignore[arg-type]
+    p = person(w, "pat")
+    await p.say("/giayto")
+    await p.tap("Nộp hồ sơ cho xã")
+    return p
+
+
+async def test_submit_confirms_and_notifies_the_joined_officer(world: World) -> None:
+    olga = await officer(world, "olga")
+    p = await _ready_to_submit(world)
+    assert "Sẽ gửi:" in p.text and "Người nhận: cán bộ xã olga" in p.text
+    await p.tap("📨 Nộp")
+    assert "Đã báo cán bộ xã olga" in p.text
+    texts = await _outbox_texts(world)
+    olga_id = await _account_id(world, olga.user_id)
+    assert any("Hồ sơ mới nộp cho xã" in t for t in texts.get(olga_id, []))
+
+
+async def test_submit_without_an_officer_tells_the_province(world: World) -> None:
+    paul = await officer(world, "paul", role=Role.PROVINCE)
+    p = await _ready_to_submit(world)
+    assert "Cơ quan OCOP tỉnh sẽ được báo" in p.text
+    await p.tap("Chưa nộp")  # changes their mind first: back to the checklist
+    assert "Nộp hồ sơ cho xã" in " ".join(p.choices)
+    await p.tap("Nộp hồ sơ cho xã")
+    await p.tap("📨 Nộp")
+    assert "đã báo Cơ quan OCOP tỉnh" in p.text
+    texts = await _outbox_texts(world)
+    paul_id = await _account_id(world, paul.user_id)
+    assert any("chưa có cán bộ dùng bot" in t for t in texts.get(paul_id, []))
+
+
+async def _account_id(w: World, user: str) -> int:
+    async with transaction(w["sessions"]) as s:  # type: ignore[arg-type]
+        account = (await s.exec(select(Account).where(Account.platform_user_id == user))).one()
+    return account.id or 0

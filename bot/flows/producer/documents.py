@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
-from bot.flows.producer import files
+from bot.flows.producer import files, submit
 from bot.flows.types import Choice, FileIn, FileOut, Reply, UploadSlot
 from ocop_core.errors import NotFound
 from ocop_core.i18n import N_
@@ -109,9 +109,7 @@ async def got_checklist(fc: FlowContext, answer: Answer) -> str:
         return END
     dossier = await _dossier(fc)
     if choice == "submit":
-        await dossiers.submit(fc.s, fc.core, fc.actor, dossier)
-        fc.say(N_("docs.submitted"), code=dossier.receipt_code)
-        return END
+        return submit.CONFIRM
     code = choice.removeprefix("req:")
     items = {i.requirement.code: i for i in await status.checklist(fc.s, dossier)}
     if code not in items:
@@ -219,6 +217,7 @@ DOCUMENTS = Flow(
         "pick_dossier": Step("pick_dossier", ask_pick, got_pick),
         "checklist": Step("checklist", ask_checklist, got_checklist),
         "upload": Step("upload", ask_upload, got_upload, upload_slot=upload_slot),
+        **{s.name: s for s in submit.SUBMIT_STEPS},
     },
     on_start=start,
 )
