@@ -10,10 +10,11 @@ from bot.handlers import zalo as zalo_handler
 from bot.handlers.rendering import screen
 from ocop_core.db import transaction
 from ocop_core.models import Account, Document, Outbox, Role
-from tests.officer_helpers import submitted_dossier
+from tests.factories import BINH_LU
+from tests.officer_helpers import invite_code, submitted_dossier
 from tests.test_flows import onboard, person, register
 from tests.test_flows import world as world
-from tests.test_officer_flows import officer
+from tests.test_officer_flows import officer, run_check
 from tests.transcript import Person, document_photo, pdf_file
 
 World = dict[str, object]
@@ -206,3 +207,37 @@ async def _account_id(w: World, user: str) -> int:
     async with transaction(w["sessions"]) as s:  # type: ignore[arg-type]
         account = (await s.exec(select(Account).where(Account.platform_user_id == user))).one()
     return account.id or 0
+
+
+async def test_canbo_code_as_the_very_first_message(world: World) -> None:
+    code = await invite_code(world["sessions"], world["ctx"], BINH_LU)  # type: ignore[arg-type]
+    o = person(world, "lan")
+    await o.say(f"/canbo {code}")  # never talked to the bot before
+    assert "Chọn ngôn ngữ" in o.text
+    await o.tap("Tiếng Việt")
+    assert "Nghị định 13/2023" in o.text  # no "producer or officer?" question: the code says it
+    await o.tap("Tôi đồng ý")
+    await o.share_contact("0912345679")
+    assert "Bạn đã là cán bộ OCOP" in o.text  # the code was kept all along
+
+
+async def test_officer_opens_by_code_and_reads_the_card(world: World) -> None:
+    seeded = await submitted_dossier(world["sessions"], world["ctx"], user="pat", product="Chè")  # type: ignore[arg-type]
+    o = await officer(world, "olga")
+    await o.say(f"/xa {seeded.code}")
+    assert f"Hồ sơ {seeded.code}" in o.text or seeded.code in o.text
+    assert "Tại chỗ: nguyên liệu" in o.text  # the producer's local answers on the card
+    await run_check(o, met=(True, True, True, True))
+    assert any("📤 Chuyển lên Cơ quan OCOP tỉnh" in c for c in o.choices)
+
+
+async def test_lich_is_sorted_and_grouped_by_milestone(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p, "Mật ong")
+    await register(p, "Chè")
+    await p.say("/lich")
+    lines = p.text.splitlines()
+    groups = [line for line in lines if line.startswith("▸")]
+    assert len(groups) == 1  # both dossiers wait for the same milestone: one heading
+    assert sum("· hồ sơ" in line for line in lines) == 2

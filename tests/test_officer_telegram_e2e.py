@@ -88,7 +88,7 @@ async def test_commune_officer_on_telegram(server: FakeTelegramServer, tmp_path:
         report = PdfReader(io.BytesIO(documents(lan, since)[0]))
         assert TITLE in report.pages[0].extract_text()
 
-        await tap(lan, "Chuyển lên cấp trên")
+        await tap(lan, "📤 Chuyển lên")
         text = await tap(lan, "Xác nhận chuyển")
         assert "Đã chuyển hồ sơ" in text and "Chờ Hội đồng cấp tỉnh chấm điểm" in text
         async with transaction(sessions) as s:

@@ -22,7 +22,9 @@ async def ask_language(fc: FlowContext) -> Reply:
 async def got_language(fc: FlowContext, answer: Answer) -> str:
     choice = answer.require_choice()
     await accounts.set_locale(fc.s, fc.account, choice.removeprefix("lang:"))
-    return "role" if fc.data.get("_onboarding", True) else END
+    if not fc.data.get("_onboarding", True):
+        return END
+    return "consent" if fc.data.get("_after") else "role"  # came with an invite: an officer
 
 
 async def ask_role(fc: FlowContext) -> Reply:

@@ -208,6 +208,9 @@ class Conversations:
             fc.data["_resume"] = [flow, step]
             return await self.start(fc, "language", {}, keep=True)
         if not onboarded:
+            if command == "officer_join" and args.strip():  # "/canbo CODE" as the first message
+                fc.data = {"_after": ["officer_join", args.strip()]}
+                return await self.start(fc, "onboarding", {}, keep=True)
             return await self.start(fc, "onboarding", {})
         if command in {"status", "dossiers", "deadlines"}:
             await status_flow.answer(fc, command, args)
@@ -311,6 +314,9 @@ class Conversations:
 
     async def _finish(self, fc: FlowContext) -> tuple[str, str]:
         resume = fc.data.get("_resume")
+        after = fc.data.pop("_after", None)  # kept through language and consent
+        if after and after[0] in self.flows and fc.account.consent_at is not None:
+            return await self.start(fc, after[0], {"args": after[1]})
         if fc.next_flow is not None:
             name, args = fc.next_flow
             fc.next_flow = None

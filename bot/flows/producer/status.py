@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from bot.flows.engine import FlowContext
 from bot.flows.types import Choice, Reply
@@ -79,29 +80,31 @@ async def list_mine(fc: FlowContext) -> None:
 
 
 async def deadlines(fc: FlowContext) -> None:
+    """/lich: every coming date of the person's dossiers, sorted by date and grouped by
+    milestone (an officer sees the dossiers of their commune or province)."""
     mine = await dossiers.list_dossiers(fc.s, fc.actor, limit=20)
-    lines = []
+    dated: list[tuple[date, str, str]] = []  # (when, what, receipt code)
     for d in mine:
         summary = await status.summarise(fc.s, fc.core, d)
-        if summary.deadline is None:
-            continue
-        dl = summary.deadline
-        what = dl.milestone.title(fc.locale) if dl.milestone else fc.t(f"deadline.{dl.kind}")
-        lines.append(
-            fc.t(N_("status.deadline_line"), date=fc.date(dl.due), what=what, code=d.receipt_code)
-        )
+        if summary.deadline is not None:
+            dl = summary.deadline
+            what = dl.milestone.title(fc.locale) if dl.milestone else fc.t(f"deadline.{dl.kind}")
+            dated.append((dl.due, what, d.receipt_code))
         if d.certificate_expiry:
-            lines.append(
-                fc.t(
-                    N_("status.expiry_line"),
-                    code=d.receipt_code,
-                    date=fc.date(d.certificate_expiry),
-                )
-            )
-    if not lines:
+            dated.append((d.certificate_expiry, fc.t(N_("status.expiry_what")), d.receipt_code))
+    if not dated:
         fc.say(N_("status.no_deadlines"))
         return
-    fc.replies.append(Reply("\n".join([fc.t(N_("status.deadlines_title")), *lines])))
+    groups: dict[str, list[tuple[date, str]]] = {}
+    for due, what, code in sorted(dated):
+        groups.setdefault(what, []).append((due, code))
+    lines = [fc.t(N_("status.deadlines_title"))]
+    for what, items in groups.items():  # in the order of each milestone's first date
+        lines.append(fc.t(N_("status.deadline_group"), what=what))
+        lines += [
+            fc.t(N_("status.deadline_item"), date=fc.date(due), code=code) for due, code in items
+        ]
+    fc.replies.append(Reply("\n".join(lines)))
 
 
 async def missing(fc: FlowContext) -> None:
