@@ -9,7 +9,7 @@ from bot.flows.types import Incoming, Kind
 from bot.handlers import zalo as zalo_handler
 from bot.handlers.rendering import screen
 from ocop_core.db import transaction
-from ocop_core.models import Account, Document, Outbox, Role
+from ocop_core.models import Account, Document, Dossier, Outbox, Role
 from tests.factories import BINH_LU
 from tests.officer_helpers import invite_code, submitted_dossier
 from tests.test_flows import onboard, person, register
@@ -34,6 +34,7 @@ async def test_questions_inside_a_step_are_answered_and_the_step_resumes(world: 
     await onboard(p)
     await register(p)
     await p.tap("Đăng ký sản phẩm")
+    await p.tap("Cơ sở khác")
     await p.tap("Hộ sản xuất")
     question = p.last[-1].text
     for typed, answer in [
@@ -49,7 +50,7 @@ async def test_questions_inside_a_step_are_answered_and_the_step_resumes(world: 
         assert "Hãy chọn một trong các lựa chọn" not in p.text
         assert "Tiếp tục bước đang dở" in p.text and p.last[-1].text.endswith(question)
     await p.say("Hộ bà Lò Thị B")  # the step goes on where it was
-    assert "Người đại diện" in p.text or "đại diện" in p.text
+    assert "Xã/phường nơi sản xuất" in p.text
 
 
 async def test_two_unusable_answers_say_how_to_leave(world: World) -> None:
@@ -241,3 +242,34 @@ async def test_lich_is_sorted_and_grouped_by_milestone(world: World) -> None:
     groups = [line for line in lines if line.startswith("▸")]
     assert len(groups) == 1  # both dossiers wait for the same milestone: one heading
     assert sum("· hồ sơ" in line for line in lines) == 2
+
+
+async def test_a_second_product_reuses_the_producer(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p, "Mật ong bạc hà")
+    before = p.sent
+    await p.tap("Đăng ký sản phẩm")
+    assert "Vẫn là cơ sở HTX Ong mật Bình Lư (Xã Bình Lư, Lai Châu)?" in p.text
+    await p.tap("Đúng vậy")
+    assert "Tên sản phẩm" in p.text
+    await p.say("Chè shan tuyết")
+    await p.tap("Đúng")
+    await p.tap("Lần đầu")
+    await p.tap("Xác nhận")
+    assert "Mã hồ sơ của bạn" in p.text and p.sent - before == 6
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        rows = (await s.exec(select(Dossier))).all()
+    assert len(rows) == 2 and rows[0].producer_id == rows[1].producer_id
+
+
+async def test_a_place_name_matching_many_communes_asks_for_the_province(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await p.tap("Đăng ký sản phẩm")
+    await p.tap("Hộ sản xuất")
+    await p.say("Hộ bà Lò Thị B")
+    await p.say("xa tan")  # dozens of communes: no list of 50
+    assert "Hãy gõ thêm tên tỉnh" in p.text and not p.choices[:-1]
+    await p.say("tan phong lai chau")
+    assert "Tên sản phẩm" in p.text

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
-from bot.flows.producer import files, submit
+from bot.flows.producer import details, files, submit
 from bot.flows.types import Choice, FileIn, FileOut, Reply, UploadSlot
 from ocop_core.errors import NotFound
 from ocop_core.i18n import N_
@@ -86,14 +86,16 @@ async def ask_checklist(fc: FlowContext) -> Reply:
     ]
     if summary.knockout_missing:
         lines.append(fc.t(N_("docs.knockout_warning")))
+    filled = details.complete(dossier)
     lines.append(fc.t(N_("docs.legend")))
-    choices = [
+    choices = [Choice("details", f"{MARKS['done'] if filled else '📝'} {fc.t(N_('details.line'))}")]
+    choices += [
         Choice(
             f"req:{item.requirement.code}", f"{_mark(item)} {fc.t(item.requirement.label_key)}"[:60]
         )
         for item in summary.checklist
     ]
-    if not summary.missing and dossier.stage in EDITABLE:
+    if not summary.missing and filled and dossier.stage in EDITABLE:
         choices.append(Choice("submit", fc.t(N_("docs.submit"))))
     choices.append(Choice("done", fc.t(N_("docs.finish"))))
     return Reply("\n".join(lines), tuple(choices))
@@ -108,7 +110,11 @@ async def got_checklist(fc: FlowContext, answer: Answer) -> str:
         fc.say(N_("docs.bye"))
         return END
     dossier = await _dossier(fc)
+    if choice == "details":
+        return fc.switch_to("details", dossier_id=dossier.id)
     if choice == "submit":
+        if not details.complete(dossier):
+            raise Reask(N_("details.needed_first"))
         return submit.CONFIRM
     code = choice.removeprefix("req:")
     items = {i.requirement.code: i for i in await status.checklist(fc.s, dossier)}
