@@ -88,17 +88,29 @@ async def ask_checklist(fc: FlowContext) -> Reply:
         lines.append(fc.t(N_("docs.knockout_warning")))
     filled = details.complete(dossier)
     lines.append(fc.t(N_("docs.legend")))
+    if fc.data.get("optional"):  # the second page: documents that add points
+        choices = _items(fc, [i for i in summary.checklist if not i.requirement.blocking])
+        choices.append(Choice("required", fc.t(N_("docs.required_page"))))
+        return Reply("\n".join(lines), tuple(choices))
     choices = [Choice("details", f"{MARKS['done'] if filled else '📝'} {fc.t(N_('details.line'))}")]
-    choices += [
-        Choice(
-            f"req:{item.requirement.code}", f"{_mark(item)} {fc.t(item.requirement.label_key)}"[:60]
-        )
-        for item in summary.checklist
-    ]
+    required = [i for i in summary.checklist if i.requirement.blocking]
+    choices += _items(fc, sorted(required, key=lambda i: i.done))  # missing ones first
+    optional = [i for i in summary.checklist if not i.requirement.blocking]
+    if optional:
+        done = sum(1 for i in optional if i.done)
+        label = fc.t(N_("docs.optional_page"), done=done, total=len(optional))
+        choices.append(Choice("optional", label))
     if not summary.missing and filled and dossier.stage in EDITABLE:
         choices.append(Choice("submit", fc.t(N_("docs.submit"))))
     choices.append(Choice("done", fc.t(N_("docs.finish"))))
     return Reply("\n".join(lines), tuple(choices))
+
+
+def _items(fc: FlowContext, items: list[ChecklistItem]) -> list[Choice]:
+    return [
+        Choice(f"req:{i.requirement.code}", f"{_mark(i)} {fc.t(i.requirement.label_key)}"[:60])
+        for i in items
+    ]
 
 
 async def got_checklist(fc: FlowContext, answer: Answer) -> str:
@@ -110,6 +122,9 @@ async def got_checklist(fc: FlowContext, answer: Answer) -> str:
         fc.say(N_("docs.bye"))
         return END
     dossier = await _dossier(fc)
+    if choice in {"optional", "required"}:  # checklist pages: short screens on a phone
+        fc.data["optional"] = choice == "optional"
+        return "checklist"
     if choice == "details":
         return fc.switch_to("details", dossier_id=dossier.id)
     if choice == "submit":
