@@ -3,13 +3,14 @@ matched by any of their words, one numbered list per screen."""
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from bot.flows.types import Incoming, Kind
 from bot.handlers import zalo as zalo_handler
 from bot.handlers.rendering import screen
 from ocop_core.db import transaction
-from ocop_core.models import Account, Document, Dossier, Outbox, Role
+from ocop_core.models import Account, ConversationState, Document, Dossier, Outbox, Role
 from tests.factories import BINH_LU
 from tests.officer_helpers import invite_code, submitted_dossier
 from tests.test_flows import onboard, person, register
@@ -273,3 +274,49 @@ async def test_a_place_name_matching_many_communes_asks_for_the_province(world: 
     assert "Hãy gõ thêm tên tỉnh" in p.text and not p.choices[:-1]
     await p.say("tan phong lai chau")
     assert "Tên sản phẩm" in p.text
+
+
+BAD_INPUT = [
+    # (how far to go first, the bad input, what the answer says)
+    ("producer_name", "", "gõ câu trả lời"),
+    ("producer_name", "😀🎉🌾", "không chỉ biểu tượng"),
+    ("producer_name", "x" * 4000, "dài quá"),
+    ("kind", "99", "Hãy chọn một trong các lựa chọn"),  # a number out of range
+    ("attempt", "Hợp tác xã", "Hãy chọn một trong các lựa chọn"),  # a label from an older list
+    ("place", "xa tan", "Hãy gõ thêm tên tỉnh"),  # matches dozens of communes
+]
+
+
+async def _go_to(p: Person, step: str) -> None:
+    await p.tap("Đăng ký sản phẩm")
+    if step == "kind":
+        return
+    await p.tap("Hợp tác xã")
+    if step == "producer_name":
+        return
+    await p.say("HTX Ong mật Bình Lư")
+    if step == "place":
+        return
+    await p.say("binh lu")
+    await p.say("Mật ong bạc hà")
+    await p.tap("Đúng")
+
+
+@pytest.mark.parametrize("channel", ["telegram", "zalo"])
+@pytest.mark.parametrize(("step", "bad", "answer"), BAD_INPUT)
+async def test_bad_input_gets_a_short_answer_and_nothing_is_stored(
+    world: World, channel: str, step: str, bad: str, answer: str
+) -> None:
+    p = person(world) if channel == "telegram" else zalo_person(world)
+    await (onboard(p) if channel == "telegram" else onboard_zalo(p))
+    await _go_to(p, step)
+    question = p.last[-1].text.splitlines()[-1]
+    await p.say(bad)
+    said = shown(p)
+    assert answer in said, said
+    assert len(said.split(question)[0]) < 300  # short: what is wrong, then the same question
+    assert p.last[-1].text.splitlines()[-1] == question
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        state = (await s.exec(select(ConversationState))).all()
+        assert not (await s.exec(select(Dossier))).all()
+    assert [(st.flow, st.step) for st in state if st.flow] == [("register", step)]
