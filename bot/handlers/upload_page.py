@@ -43,6 +43,7 @@ from ocop_core.services.context import CoreContext
 log = logging.getLogger("ocop.links")
 
 MAX_UPLOAD = DEFAULT_MAX_BYTES
+MAX_FILES = 10  # PDFs in one form
 DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of a refused upload
 
 # Told to the person in the chat after a web upload: (account, text in their language).
@@ -217,7 +218,8 @@ class LinkRoutes:
             f'<p class="meta"><strong>{t(N_("upload.document"), name=translate(f"doc.{grant.requirement}", loc))}</strong></p>'  # noqa: E501
             '<form method="post" enctype="multipart/form-data">'
             f'<label for="file">{t(N_("upload.choose"))}</label>'
-            '<input id="file" name="file" type="file" accept="application/pdf,.pdf" required>'
+            '<input id="file" name="file" type="file" accept="application/pdf,.pdf" multiple'
+            " required>"
             f'<button type="submit" data-busy="{t(N_("upload.sending"))}">'
             f"{t(N_('upload.submit'))}</button></form>"
             f'<p class="note">{t(N_("upload.instructions"), mb=MAX_UPLOAD // (1024 * 1024))}</p>'
@@ -232,8 +234,7 @@ class LinkRoutes:
             grant = self._grant(request)
             locale = normalise_locale(grant.locale)
             self._check_unused(grant)
-            data = await _read_file(request)
-            processed = await self._process(data)
+            processed = [await self._process(data) for data in await _read_files(request)]
             account, dossier, pages, done, total = await self._record(grant, processed)
         except Refusal as r:
             return _refusal_page(locale, r, request.path)
@@ -263,9 +264,19 @@ class LinkRoutes:
             + _esc(
                 translate(N_("upload.done"), loc, pages=pages, name=name, code=dossier.receipt_code)
             )
-            + "</p></section>"
+            + "</p>"
+            + self._back_to_chat(account, loc)
+            + "</section>"
         )
         return _page(loc, title, body)
+
+    @staticmethod
+    def _back_to_chat(account: Account, loc: str) -> str:
+        """On a phone the page opened from Zalo: one tap back to the conversation."""
+        if account.channel != "zalo":
+            return ""
+        label = _esc(translate(N_("upload.back_to_zalo"), loc))
+        return f'<p><a class="button" href="https://zalo.me/">{label}</a></p>'
 
     async def _process(self, data: bytes) -> ProcessedFile:
         try:
@@ -279,15 +290,18 @@ class LinkRoutes:
         return processed
 
     async def _record(
-        self, grant: UploadGrant, processed: ProcessedFile
+        self, grant: UploadGrant, processed: list[ProcessedFile]
     ) -> tuple[Account, Dossier, int, int, int]:
+        """All files of the form as pages of one document, in one transaction; the same file
+        twice (or one already there) is kept once."""
         key = _once_key(grant)
         claimed = False
         try:
             async with transaction(self.sessions) as s:
                 account, dossier = await self._target(s, grant)
                 known = {d.sha256 for d in await dossiers.current_documents(s, dossier.id or 0)}
-                if processed.sha256 in known:
+                fresh = list({p.sha256: p for p in processed if p.sha256 not in known}.values())
+                if not fresh:
                     raise Refusal(
                         409, N_("upload.refused_title"), N_("upload.duplicate"), retry=True
                     )
@@ -296,7 +310,7 @@ class LinkRoutes:
                     raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
                 claimed = True
                 store = MediaStore(self.core.media_dir)
-                stored = await asyncio.to_thread(store.store_processed, processed)
+                stored = [await asyncio.to_thread(store.store_processed, p) for p in fresh]
                 actor = await accounts.actor_for(s, account)
                 await dossiers.record_document(
                     s,
@@ -306,13 +320,14 @@ class LinkRoutes:
                     requirement=grant.requirement,
                     pages=[
                         {
-                            "path": str(Path("media") / stored.path),
-                            "sha256": stored.sha256,
-                            "mime": stored.mime,
-                            "pages": stored.pages,
-                            "size_bytes": stored.size,
+                            "path": str(Path("media") / f.path),
+                            "sha256": f.sha256,
+                            "mime": f.mime,
+                            "pages": f.pages,
+                            "size_bytes": f.size,
                             "quality_flags": [],
                         }
+                        for f in stored
                     ],
                 )
                 done, total = (await status.summarise(s, self.core, dossier)).progress
@@ -324,7 +339,7 @@ class LinkRoutes:
             if claimed:
                 self.once.release(key)
             raise
-        return account, dossier, processed.pages, done, total
+        return account, dossier, sum(f.pages for f in stored), done, total
 
     # -- downloads -------------------------------------------------------------------------
 
@@ -363,41 +378,48 @@ def _quote(name: str) -> str:
     return quote(name, safe="")
 
 
-async def _read_file(request: web.Request) -> bytes:
-    """The "file" part of a multipart form, at most MAX_UPLOAD bytes. A larger one is read to the
-    end (up to a cap) and dropped, so the browser gets our page instead of a reset connection."""
+async def _read_files(request: web.Request) -> list[bytes]:
+    """Every "file" part of a multipart form (several PDFs in one go), each at most MAX_UPLOAD
+    bytes. A larger one is read to the end (up to a cap) and dropped, so the browser gets our
+    page instead of a reset connection."""
     if not request.content_type.startswith("multipart/"):
         raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+    files: list[bytes] = []
     try:
         reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                break
-            if isinstance(part, BodyPartReader):
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name != "file" or len(files) >= MAX_FILES:
                 await part.release()
-        data = bytearray()
-        too_big = False
-        read = 0
-        while chunk := await part.read_chunk(256 * 1024):
-            read += len(chunk)
-            if read > DRAIN_LIMIT:
-                break
-            if not too_big:
-                data += chunk
-                too_big = len(data) > MAX_UPLOAD
-        if too_big or read > DRAIN_LIMIT:
-            raise Refusal(
-                413,
-                N_("upload.refused_title"),
-                N_("upload.too_big"),
-                retry=True,
-                mb=MAX_UPLOAD // 2**20,
-            )
-        if not data:
-            raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
-        return bytes(data)
+                continue
+            data = await _read_part(part)
+            if data:
+                files.append(data)
     except (ValueError, AssertionError):  # a malformed multipart body
         raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True) from None
+    if not files:
+        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+    return files
+
+
+async def _read_part(part: BodyPartReader) -> bytes:
+    data = bytearray()
+    too_big = False
+    read = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        read += len(chunk)
+        if read > DRAIN_LIMIT:
+            break
+        if not too_big:
+            data += chunk
+            too_big = len(data) > MAX_UPLOAD
+    if too_big or read > DRAIN_LIMIT:
+        raise Refusal(
+            413,
+            N_("upload.refused_title"),
+            N_("upload.too_big"),
+            retry=True,
+            mb=MAX_UPLOAD // 2**20,
+        )
+    return bytes(data)
