@@ -101,7 +101,12 @@ def _counts_line(fc: FlowContext, page: InboxPage) -> str:
     ]
     if page.missing_count:
         shown.append(fc.t(N_("officer.inbox.count_missing"), count=page.missing_count))
-    return " · ".join(shown) if shown else fc.t(N_("officer.inbox.nothing_open"))
+    # One short line per group: a long header wraps badly on a phone.
+    return (
+        "\n".join(f"• {line}" for line in shown)
+        if shown
+        else fc.t(N_("officer.inbox.nothing_open"))
+    )
 
 
 async def ask_inbox(fc: FlowContext) -> Reply:
