@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bot import cli_officers
+from bot import cli_doctor, cli_officers
 from bot.app import App, open_app, serve
 from bot.handlers.terminal import chat
 from bot.logging_setup import setup_logging
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("run", help="migrate the database and run the bot (all configured channels)")
     sub.add_parser("version", help="print the version")
+    cli_doctor.add_parser(sub)
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default=None, help="who you are in the chat (default: $USER)")
 
@@ -256,6 +257,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":  # reports a bad setting as a check instead of stopping
+        sys.exit(cli_doctor.run(args))
     settings = load_settings()
     secrets = [
         v.get_secret_value()
