@@ -8,13 +8,16 @@ ever contains a token, a secret or a URL that holds one.
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -371,7 +374,8 @@ def check_processes(settings: Settings, running: list[int] | None = None) -> Che
     if not is_sqlite(settings.database_url):
         return _result("processes", title, OK, f"PostgreSQL, {len(pids)} process(es) running")
     if len(pids) > 1:
-        detail = f"SQLite shared by {len(pids)} running bot processes (pids {pids})"
+        listed = ", ".join(map(str, pids))
+        detail = f"SQLite shared by {len(pids)} running bot processes (pids {listed})"
         advice = "run one process on SQLite, or move to PostgreSQL (docs/deploy.md)"
         return _result("processes", title, WARN, detail, advice)
     return _result("processes", title, OK, f"SQLite, {len(pids)} process(es) running")
@@ -432,3 +436,13 @@ def startup_warnings(settings: Settings, running: list[int] | None = None) -> li
         for c in checks
         if c.status in (WARN, FAIL)
     ]
+
+
+def announce_startup(settings: Settings, port: int, out: TextIO = sys.stdout) -> None:
+    """``ocop-bot run``, once the web server listens on ``port``: mark this process as running
+    and print each start-up warning once."""
+    marker = register_process(settings.data_dir)
+    atexit.register(marker.unlink, missing_ok=True)
+    actual = settings.model_copy(update={"web_port": port})
+    for line in startup_warnings(actual, running_processes(settings.data_dir)):
+        print(line, file=out, flush=True)
