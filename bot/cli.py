@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bot import cli_doctor, cli_officers
+from bot import cli_doctor, cli_documents, cli_officers
 from bot.app import App, open_app, serve
 from bot.handlers.terminal import chat
 from bot.logging_setup import announce_log_file, setup_logging, terminal_log_file
@@ -181,6 +181,7 @@ async def _dossier_show(app: App, args: argparse.Namespace) -> int:
         print(f"  points {d.points}, {d.stars}★")
     for e in events:
         print(f"  {e.at:%Y-%m-%d %H:%M} {e.action}: {e.from_stage} → {e.to_stage} {e.note}")
+    await cli_documents.print_documents(app.sessions, d.id or 0, app.settings.tz, locale)
     return 0
 
 
