@@ -16,6 +16,7 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TextIO
 from urllib.parse import urlsplit
@@ -89,7 +90,8 @@ async def check_database(settings: Settings) -> CheckResult:
     if is_sqlite(url) and not _sqlite_file_exists(url):
         return _result("database", title, FAIL, f"no database file at {_safe_url(url)}", upgrade)
     expected = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    engine = make_engine(url)
+    # A server that does not answer must not hold doctor for asyncpg's default minute.
+    engine = make_engine(url, **({} if is_sqlite(url) else {"connect_args": {"timeout": 10}}))
     try:
         async with engine.connect() as conn:
             current = set(
@@ -344,18 +346,53 @@ def check_plans(settings: Settings) -> CheckResult:
     return _result("plans", title, OK, detail)
 
 
-def check_clock(settings: Settings, now: datetime | None = None) -> CheckResult:
-    """Deadlines and reminder hours are counted in OCOP_TIMEZONE on the system clock."""
+SKEW_WARN, SKEW_FAIL = 60.0, 600.0  # seconds off the platform's clock
+
+
+def check_clock(
+    settings: Settings, now: datetime | None = None, reference: tuple[str, datetime] | None = None
+) -> CheckResult:
+    """Deadlines and reminder hours are counted in OCOP_TIMEZONE on the system clock, and links
+    expire by it: compare it with a platform's clock (``reference``: host and its time)."""
     title = "Clock and time zone"
     local = (now or datetime.now(settings.tz)).astimezone(settings.tz)
     detail = f"{local:%Y-%m-%d %H:%M} in {settings.timezone} (UTC{local:%z})"
+    ntp = "set the system clock and keep it synchronised (e.g. `timedatectl set-ntp true`)"
     if local.year < 2025:
-        advice = "set the system clock (e.g. `timedatectl set-ntp true`)"
-        return _result("clock", title, FAIL, f"the system clock reads {detail}", advice)
+        return _result("clock", title, FAIL, f"the system clock reads {detail}", ntp)
+    if reference is not None:
+        host, theirs = reference
+        skew = (local - theirs).total_seconds()
+        detail += f"; {abs(skew):.0f} s {'ahead of' if skew > 0 else 'behind'} {host}"
+        if abs(skew) > SKEW_FAIL:
+            return _result("clock", title, FAIL, detail, ntp)
+        if abs(skew) > SKEW_WARN:
+            return _result("clock", title, WARN, detail, ntp)
     if settings.timezone != "Asia/Ho_Chi_Minh":
         advice = "OCOP deadlines are Vietnam time: set OCOP_TIMEZONE=Asia/Ho_Chi_Minh"
         return _result("clock", title, WARN, detail, advice)
     return _result("clock", title, OK, detail)
+
+
+async def platform_time(settings: Settings) -> tuple[str, datetime] | None:
+    """The ``Date`` header of the configured platform's API server (Telegram, else Zalo)."""
+    if settings.telegram_token:
+        url = settings.telegram_api_url
+    elif settings.zalo_bot_token:
+        url = settings.zalo_api_url
+    else:
+        return None
+    parts = urlsplit(url)
+    try:
+        timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as http,
+            http.head(f"{parts.scheme}://{parts.netloc}/", allow_redirects=False) as resp,
+        ):
+            header = resp.headers.get("Date")
+        return (parts.hostname or "", parsedate_to_datetime(header)) if header else None
+    except (aiohttp.ClientError, TimeoutError, OSError, TypeError, ValueError):
+        return None  # the token checks report an unreachable platform
 
 
 def check_quiet_hours(settings: Settings) -> CheckResult:
@@ -420,7 +457,8 @@ async def run_checks(settings: Settings) -> list[CheckResult]:
     results += await check_telegram(settings)
     results += await check_zalo(settings)
     results += [await check_public_url(settings), check_links(settings)]
-    results += [check_plans(settings), check_clock(settings), check_quiet_hours(settings)]
+    clock = check_clock(settings, reference=await platform_time(settings))
+    results += [check_plans(settings), clock, check_quiet_hours(settings)]
     results.append(check_processes(settings))
     return results
 

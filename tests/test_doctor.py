@@ -12,7 +12,7 @@ import io
 import json
 import shutil
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -205,6 +205,7 @@ async def test_telegram_polling(
     code, text = await run_doctor()
     assert code == 0, text
     assert "✔ Telegram token valid (getMe): @ocop_test_bot" in text
+    assert "s behind 127.0.0.1" in text or "s ahead of 127.0.0.1" in text  # the fake's clock
     assert "✔ Telegram webhook registered with a secret, or polling possible: polling" in text
     assert telegram.token not in text
 
@@ -379,6 +380,12 @@ def test_clock_and_time_zone() -> None:
     assert good.status == "ok" and "2026-12-01 09:00 in Asia/Ho_Chi_Minh (UTC+0700)" in good.detail
     unset = doctor.check_clock(Settings(), now=datetime(1970, 1, 1, 7, 0, tzinfo=tz))
     assert unset.status == "fail" and "timedatectl set-ntp true" in unset.advice
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=tz)
+    for minutes, status in ((0.5, "ok"), (-3, "warn"), (15, "fail")):
+        theirs = now - timedelta(minutes=minutes)
+        result = doctor.check_clock(Settings(), now=now, reference=("api.example", theirs))
+        assert result.status == status, result
+    assert "900 s ahead of api.example" in result.detail
     elsewhere = doctor.check_clock(Settings(timezone="Europe/Paris"))
     assert elsewhere.status == "warn" and "OCOP_TIMEZONE=Asia/Ho_Chi_Minh" in elsewhere.advice
 
