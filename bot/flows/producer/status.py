@@ -7,11 +7,11 @@ import re
 from bot.flows.engine import FlowContext
 from bot.flows.types import Choice, Reply
 from ocop_core import receipts
-from ocop_core.admin_units import fold
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
 from ocop_core.services import dossiers, status
 from ocop_core.services.status import StatusSummary
+from ocop_core.text import fold
 
 # Free-text questions about status, compared without accents ("hồ sơ của tôi đến đâu rồi").
 STATUS_WORDS = (

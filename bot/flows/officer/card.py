@@ -4,7 +4,7 @@ away; the actions this officer may take now."""
 from __future__ import annotations
 
 from bot.flows.engine import Answer, FlowContext, Reask
-from bot.flows.officer_common import CARD, INBOX, current_dossier, seen_version
+from bot.flows.officer.common import CARD, INBOX, current_dossier, seen_version
 from bot.flows.types import Choice, FileOut, Reply
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
