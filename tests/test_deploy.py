@@ -278,3 +278,45 @@ async def test_two_processes_share_postgresql(pg_url: str, tmp_path: Path) -> No
             assert await second.stop() == 0
     finally:
         assert await first.stop() == 0
+
+
+# -- settings file and first migration ---------------------------------------------------------
+
+
+def test_example_env_file_is_valid(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.settings import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    for line in doc_block("test: env-file").splitlines():
+        name, _, value = line.partition("=")
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert s.public_url and s.telegram_webhook_secret and s.database_url.startswith("postgresql")
+
+
+async def test_migrate_and_check_commands(pg_url: str, tmp_path: Path) -> None:
+    """Section 4 as written, with this checkout for /opt/ocop-bot, a local env file (the test
+    database, no tokens) and no sudo: `db upgrade` migrates, `doctor` then passes."""
+    env_file = tmp_path / "ocop-bot.env"
+    env_file.write_text(
+        f"OCOP_DATA_DIR={tmp_path / 'var'}\nOCOP_DATABASE_URL={_libpq(pg_url)}\n", encoding="utf-8"
+    )
+    script = (
+        doc_block("test: migrate-and-check")
+        .replace("sudo -u ocop ", "")
+        .replace("/etc/ocop-bot/ocop-bot.env", str(env_file))
+        .replace("/opt/ocop-bot/.venv/bin/ocop-bot", str(BIN))
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        ["bash", "-euo", "pipefail", "-c", script],
+        env={k: v for k, v in os.environ.items() if not k.startswith("OCOP_")},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Database is at the latest schema (postgresql)" in done.stdout
+    assert "✔ Database reachable and migrated: postgresql" in done.stdout
+    assert "All needed checks passed" in done.stdout
