@@ -12,6 +12,7 @@ import atexit
 import ipaddress
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
@@ -404,15 +405,14 @@ def check_quiet_hours(settings: Settings) -> CheckResult:
     return _result("quiet_hours", title, OK, f"no reminders {settings.quiet_hours}")
 
 
-def check_processes(settings: Settings, running: list[int] | None = None) -> CheckResult:
+def check_processes(settings: Settings, running: list[str] | None = None) -> CheckResult:
     """SQLite serves one process well; several processes writing need PostgreSQL."""
     title = "Database fits the number of processes"
     pids = running if running is not None else running_processes(settings.data_dir)
     if not is_sqlite(settings.database_url):
         return _result("processes", title, OK, f"PostgreSQL, {len(pids)} process(es) running")
     if len(pids) > 1:
-        listed = ", ".join(map(str, pids))
-        detail = f"SQLite shared by {len(pids)} running bot processes (pids {listed})"
+        detail = f"SQLite shared by {len(pids)} running bot processes (pids {', '.join(pids)})"
         advice = "run one process on SQLite, or move to PostgreSQL (docs/deploy.md)"
         return _result("processes", title, WARN, detail, advice)
     return _result("processes", title, OK, f"SQLite, {len(pids)} process(es) running")
@@ -422,21 +422,27 @@ def _pid_dir(data_dir: Path) -> Path:
     return data_dir / "run"
 
 
-def running_processes(data_dir: Path) -> list[int]:
-    """Pids of live ``ocop-bot run`` processes on this data directory (stale files removed)."""
+def running_processes(data_dir: Path) -> list[str]:
+    """Live ``ocop-bot run`` processes on this data directory: "pid" on this host, "host/pid" on
+    another one sharing the directory (taken as alive). Stale files of this host are removed."""
+    here = socket.gethostname()
     alive = []
     folder = _pid_dir(data_dir)
     for file in sorted(folder.glob("*.pid")) if folder.is_dir() else []:
-        pid = int(file.stem) if file.stem.isdigit() else 0
+        host, _, pid = file.stem.rpartition("-")
+        if not pid.isdigit():
+            continue
+        if host != here:
+            alive.append(f"{host}/{pid}")
+            continue
         try:
-            os.kill(pid, 0) if pid > 0 else None
+            os.kill(int(pid), 0)
         except ProcessLookupError:
             file.unlink(missing_ok=True)
             continue
         except PermissionError:
             pass  # alive, another user's
-        if pid > 0:
-            alive.append(pid)
+        alive.append(pid)
     return alive
 
 
@@ -444,7 +450,7 @@ def register_process(data_dir: Path) -> Path:
     """Mark this process as a running bot (for the SQLite warning); remove the file at exit."""
     folder = _pid_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / f"{os.getpid()}.pid"
+    marker = folder / f"{socket.gethostname()}-{os.getpid()}.pid"
     marker.write_text(str(os.getpid()))
     return marker
 
@@ -463,7 +469,7 @@ async def run_checks(settings: Settings) -> list[CheckResult]:
     return results
 
 
-def startup_warnings(settings: Settings, running: list[int] | None = None) -> list[str]:
+def startup_warnings(settings: Settings, running: list[str] | None = None) -> list[str]:
     """What doctor would flag as dangerous, from the settings alone (no network): plain lines."""
     checks = [check_links(settings), check_processes(settings, running)]
     checks.append(check_quiet_hours(settings))

@@ -10,7 +10,9 @@ import argparse
 import asyncio
 import io
 import json
+import os
 import shutil
+import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,7 +34,7 @@ PLENTY = 50 * 2**30
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_template: Path) -> dict[str, str]:
     """A healthy embedded deployment: migrated SQLite in the data dir, plenty of disk."""
-    for name in [k for k in __import__("os").environ if k.startswith("OCOP_")]:
+    for name in [k for k in os.environ if k.startswith("OCOP_")]:
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no stray .env
     data = tmp_path / "var"
@@ -398,15 +400,18 @@ def test_quiet_hours_off_is_a_warning() -> None:
 
 def test_sqlite_with_several_processes(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    assert doctor.check_processes(settings, [101]).status == "ok"
-    several = doctor.check_processes(settings, [101, 102])
+    assert doctor.check_processes(settings, ["101"]).status == "ok"
+    several = doctor.check_processes(settings, ["101", "web2/102"])
     assert several.status == "warn" and "PostgreSQL" in several.advice
     pg = Settings(data_dir=tmp_path, database_url="postgresql://u@h/db")
-    assert doctor.check_processes(pg, [101, 102]).status == "ok"
+    assert doctor.check_processes(pg, ["101", "102"]).status == "ok"
 
 
 def test_running_processes_from_pid_files(tmp_path: Path) -> None:
     marker = doctor.register_process(tmp_path)
-    (marker.parent / "999999999.pid").write_text("999999999")  # no such process: stale
-    assert doctor.running_processes(tmp_path) == [int(marker.stem)]
-    assert not (marker.parent / "999999999.pid").exists()
+    here = socket.gethostname()
+    stale = marker.parent / f"{here}-999999999.pid"  # no such process here
+    stale.write_text("999999999")
+    (marker.parent / "web2-4242.pid").write_text("4242")  # another host sharing the directory
+    assert sorted(doctor.running_processes(tmp_path)) == sorted([str(os.getpid()), "web2/4242"])
+    assert not stale.exists()

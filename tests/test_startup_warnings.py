@@ -11,14 +11,14 @@ from tests.fakes.zalo_api import FakeZaloServer
 
 
 def test_nothing_to_say_for_the_embedded_default(tmp_path: Path) -> None:
-    assert startup_warnings(Settings(data_dir=tmp_path), running=[1]) == []
+    assert startup_warnings(Settings(data_dir=tmp_path), running=["1"]) == []
 
 
 def test_webhook_without_secret_is_named(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path, telegram_token="1:x", public_url="https://ocop.example.gov.vn"
     )
-    (line,) = startup_warnings(settings, running=[1])
+    (line,) = startup_warnings(settings, running=["1"])
     assert line.startswith("Warning: webhook mode without OCOP_TELEGRAM_WEBHOOK_SECRET")
     assert line.endswith("(1-256).")
 
