@@ -102,7 +102,7 @@ async def check_database(settings: Settings) -> CheckResult:
             if current == expected:
                 communes = (await conn.execute(text("SELECT count(*) FROM commune"))).scalar_one()
     except Exception as exc:  # any driver error: the operator needs its kind, not a traceback
-        detail = f"cannot connect to {_safe_url(url)}: {type(exc).__name__}"
+        detail = f"cannot connect to {_safe_url(url)}: {_reason(exc, url)}"
         advice = "check OCOP_DATABASE_URL and that the database server is running"
         return _result("database", title, FAIL, detail, advice)
     finally:
@@ -115,6 +115,16 @@ async def check_database(settings: Settings) -> CheckResult:
     if not communes:
         return _result("database", title, FAIL, f"{backend}: no administrative units", upgrade)
     return _result("database", title, OK, f"{backend}, schema {', '.join(expected)}")
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """The driver's own first line (e.g. "password authentication failed"), never the password."""
+    cause = getattr(exc, "orig", None) or exc
+    first = (str(cause).strip().splitlines() or [""])[0][:160]
+    password = make_url(url).password
+    if password:
+        first = first.replace(str(password), "***")
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
 
 
 def disk_free(path: Path) -> int:
