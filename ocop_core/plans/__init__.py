@@ -58,6 +58,8 @@ _FIXED_KEYS = (
     N_("plan.col.milestone"),
     N_("plan.render.meta"),
     N_("plan.render.source"),
+    N_("rounds.plan.inferred"),
+    N_("rounds.plan.targets"),
 )
 
 
