@@ -82,6 +82,7 @@ from ocop_core.rules import all_rulesets, get_ruleset, requirements_for, taxonom
 from ocop_core.rules.requirements import ATTEMPTS
 from ocop_core.rules.rulesets import Ruleset
 from ocop_core.services.context import CoreContext
+from ocop_core.services.rollover import roll_over
 from ocop_core.workdays import add_working_days
 
 __all__ = ["ComputeStats", "check_due", "compute_fires", "resolve_plan", "window_ruleset"]
@@ -217,6 +218,7 @@ class ComputeStats:
     cancelled: int = 0  # their reason disappeared
     dropped: int = 0  # their deadline passed before they could go out
     skipped: bool = False  # another process holds the compute lock
+    rolled: int = 0  # dossiers moved to another round (missed date, or a plan now applies)
     seconds: float = 0.0
 
 
@@ -239,9 +241,11 @@ async def compute_fires(
         return ComputeStats(skipped=True)
     now = ctx.clock.now()
     today = local_today(ctx.clock)
+    stats = ComputeStats()
+    # Rounds first: a dossier that missed its round is reminded of its new round's dates.
+    stats.rolled = (await roll_over(s, ctx)).moved
     conn = await s.connection()
     await _create_temp_tables(conn)
-    stats = ComputeStats()
     stats.dropped = await _drop_late(conn, today, now)
     await _want_milestones(conn, ctx, today)
     await _want_nudges(conn, today)
