@@ -58,7 +58,7 @@ async def test_future_filing_day_is_refused_and_nothing_stored(core: Core) -> No
     core.clock.set(vn_time(2026, 12, 1, 9, 0))
     with pytest.raises(ValidationError) as exc:
         await _register(core, Actor.system(), filed_on=date(2026, 12, 2))
-    assert exc.value.key == "error.date_in_future"
+    assert exc.value.key == "rounds.error.filed_in_future"
     async with core.session() as s:
         assert (await s.exec(select(Dossier))).all() == []
 

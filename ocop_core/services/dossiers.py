@@ -117,7 +117,7 @@ async def register_dossier(
     today = local_today(ctx.clock)
     filed = data.filed_on or today
     if filed > today:
-        raise ValidationError(N_("error.date_in_future"), date=filed.strftime("%d/%m/%Y"))
+        raise ValidationError(N_("rounds.error.filed_in_future"), date=filed.strftime("%d/%m/%Y"))
     commune = await _validated_commune(s, data.producer.commune_code)
     producer = await _producer_for(s, actor, data.producer)
     now = ctx.clock.now()
