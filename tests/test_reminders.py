@@ -55,7 +55,8 @@ async def _lai_chau_world(core: Core) -> dict[str, int]:
     ids = {}
     at = SEPT_1_2024
     # district-forward (30/10; producer + province)
-    ids["d1"] = (await dossier_at(core, p1, BINH_LU, Stage.DISTRICT_SCORED, registered=at)).id
+    d1 = await dossier_at(core, p1, BINH_LU, Stage.DISTRICT_SCORED, registered=at, points=75.0)
+    ids["d1"] = d1.id
     # province-council (30/11; province only): the producer hears nothing from the plan
     ids["d2"] = (await dossier_at(core, p2, TAN_PHONG, Stage.AT_PROVINCE, registered=at)).id
     # district-council (30/10; producer + commune); p3 reads English
@@ -139,7 +140,7 @@ async def test_ha_nam_2024_legacy_province(core: Core) -> None:
     await core.person("v_laichau", Role.PROVINCE, commune=BINH_LU)
     at = SEPT_1_2024
     d5 = await dossier_at(core, p5, LIEM_CHINH, Stage.AT_DISTRICT, registered=at)
-    d6 = await dossier_at(core, p6, THANH_HA, Stage.PROVINCE_SCORED, registered=at)
+    d6 = await dossier_at(core, p6, THANH_HA, Stage.PROVINCE_SCORED, registered=at, points=92.0)
     assert d5.plan_id == d6.plan_id == "ha-nam-2024" and d5.province_code == HA_NAM
     got = by_person(await simulate(core, date(2024, 11, 1), date(2025, 1, 5)))
     nov = days((2024, 11, 16), (2024, 11, 23), (2024, 11, 27), (2024, 11, 29))

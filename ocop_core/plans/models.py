@@ -88,6 +88,24 @@ DEADLINE_KINDS = frozenset(
 INTAKE_KINDS: tuple[str, ...] = ("producer_filing", "commune_check", "commune_forward")
 
 
+# Steps that concern only some dossiers at their stage: those whose points reach the forwarding bar
+# of this level (≥ 90 to the Ministry, ≥ 70 from the district to the province under 148).
+_FORWARD_LEVEL: dict[str, str] = {"ministry_filing": "province", "district_forward": "district"}
+# Steps of another body that officers are told about, not asked to do (the central council).
+INFO_KINDS = frozenset({"central_council"})
+
+
+def min_points(milestone: Milestone, ruleset_id: str) -> float | None:
+    """The points a dossier needs for ``milestone`` to concern it (None: every dossier)."""
+    level = _FORWARD_LEVEL.get(milestone.kind)
+    if level is None:
+        return None
+    ruleset = get_ruleset(ruleset_id)
+    if not any(lv.code == level for lv in ruleset.levels):
+        return None
+    return ruleset.level(level).forward_threshold
+
+
 def _allowed_stages(ruleset: Ruleset) -> frozenset[str]:
     return frozenset(s.value for s in stages_of(ruleset)) & frozenset(STAGES)
 

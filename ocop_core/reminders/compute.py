@@ -35,6 +35,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Date,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -69,6 +70,7 @@ from ocop_core.models import (
     Role,
 )
 from ocop_core.plans import Plan
+from ocop_core.plans.models import min_points
 from ocop_core.reminders.locks import compute_lock
 from ocop_core.reminders.schedule import (
     CHECK_OFFSETS,
@@ -103,6 +105,7 @@ T_STAGE = Table(
     Column("plan_id", String(64)),
     Column("stage", String(24)),
     Column("mkey", Integer),
+    Column("min_points", Float),  # only dossiers with at least these points (≥ 90 to the Ministry)
     Index("ocop_tmp_stage_key", "plan_id", "stage"),
     prefixes=["TEMPORARY"],
 )
@@ -341,7 +344,11 @@ async def _want_milestones(conn: AsyncConnection, ctx: CoreContext, today: date)
             if not m.stages or not offsets or m.due < today:
                 continue
             mkey = len(stage_rows) + 1
-            stage_rows.extend({"plan_id": plan_id, "stage": st, "mkey": mkey} for st in m.stages)
+            floor = min_points(m, plan.ruleset)
+            stage_rows.extend(
+                {"plan_id": plan_id, "stage": st, "mkey": mkey, "min_points": floor}
+                for st in m.stages
+            )
             for offset in offsets:
                 day = m.due - timedelta(days=offset)
                 deadline = max(m.due, day)  # a negative offset is an overdue nudge: its own day
@@ -372,7 +379,11 @@ async def _want_milestones(conn: AsyncConnection, ctx: CoreContext, today: date)
     cols = ["subject_type", "subject_id", "kind", "scope", "recipient_id", "fire_at", "deadline"]
     cols.append("payload")
     kind = literal(FireKind.MILESTONE.value)
-    stage_match = and_(T_STAGE.c.plan_id == _D.c.plan_id, T_STAGE.c.stage == _D.c.stage)
+    stage_match = and_(
+        T_STAGE.c.plan_id == _D.c.plan_id,
+        T_STAGE.c.stage == _D.c.stage,
+        or_(T_STAGE.c.min_points.is_(None), _D.c.points >= T_STAGE.c.min_points),
+    )
 
     # Producers: one fire per dossier they own.
     producers = (

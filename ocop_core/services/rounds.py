@@ -30,9 +30,11 @@ __all__ = [
     "current_round",
     "filed_on",
     "info_of_row",
+    "move_event",
     "place",
     "round_history",
     "round_info",
+    "set_round_fields",
 ]
 
 ASSIGN_ROUND = "assign_round"  # the audit action of every placement in a round
@@ -106,7 +108,7 @@ async def _round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
     return row
 
 
-def _set_round_fields(dossier: Dossier, ref: RoundRef | None, row_id: int | None) -> None:
+def set_round_fields(dossier: Dossier, ref: RoundRef | None, row_id: int | None) -> None:
     if ref is None:
         dossier.round_id = None
         dossier.round_number = None
@@ -134,29 +136,42 @@ async def place(
     """Put the dossier in ``ref`` (None: no loaded plan governs it) and record the move."""
     before = await current_round(s, dossier)
     row = await _round_row(s, ref) if ref is not None else None
-    _set_round_fields(dossier, ref, row.id if row else None)
+    set_round_fields(dossier, ref, row.id if row else None)
     dossier.next_due = next_due_for(ctx, dossier, today)
     dossier.updated_at = now
     s.add(dossier)
     await s.flush()
-    event = DossierEvent(
-        dossier_id=dossier.id or 0,
-        actor_id=actor.account_id,
-        action=ASSIGN_ROUND,
-        from_stage=dossier.stage,
-        to_stage=dossier.stage,
-        data={
+    event = DossierEvent(**move_event(dossier, actor.account_id, before, ref, reason, now))
+    s.add(event)
+    await s.flush()
+    return event
+
+
+def move_event(
+    dossier: Dossier,
+    actor_id: int | None,
+    before: RoundInfo | None,
+    ref: RoundRef | None,
+    reason: str,
+    now: datetime,
+) -> dict[str, Any]:
+    """The audit event of a placement, as column values (the roll-over inserts them in bulk)."""
+    return {
+        "dossier_id": dossier.id or 0,
+        "actor_id": actor_id,
+        "action": ASSIGN_ROUND,
+        "from_stage": dossier.stage,
+        "to_stage": dossier.stage,
+        "note": "",
+        "data": {
             "from": before.key if before else None,
             "to": ref.key if ref else None,
             "reason": reason,
             "ruleset": dossier.ruleset,
             "next_due": dossier.next_due.isoformat() if dossier.next_due else None,
         },
-        at=now,
-    )
-    s.add(event)
-    await s.flush()
-    return event
+        "at": now,
+    }
 
 
 async def current_round(s: AsyncSession, dossier: Dossier) -> RoundInfo | None:
