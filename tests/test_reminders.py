@@ -170,7 +170,8 @@ async def test_national_calendar_2026_and_commune_check(core: Core) -> None:
     # r2-commune-forward (30/10; commune + producer) for the submitted dossier.
     assert [d for d, k in got["p7"]] == oct_countdown
     # 15 working days from 01/10/2026 (Thursday): 22/10/2026; reminders 7, 3 and 1 days before.
-    check = days((2026, 10, 15), (2026, 10, 19), (2026, 10, 21))
+    # Still unchecked after it: once the next day (23/10), then weekly (30/10).
+    check = days((2026, 10, 15), (2026, 10, 19), (2026, 10, 21), (2026, 10, 23), (2026, 10, 30))
     assert sorted(got["c_binhlu"]) == sorted(
         [(d, "milestone") for d in oct_countdown] + [(d, "commune_check") for d in check]
     )

@@ -76,6 +76,7 @@ from ocop_core.reminders.schedule import (
     CHECK_OFFSETS,
     NUDGE_EVERY_DAYS,
     NUDGE_MAX,
+    OVERDUE_EVERY_DAYS,
     FireKind,
     deliver_at,
     offsets_for,
@@ -610,6 +611,25 @@ async def _want_expiry(conn: AsyncConnection, today: date) -> None:
     await conn.execute(T_WANTED.insert().from_select(list(T_WANTED.c.keys()), windows))
 
 
+def _check_moments(due: date, today: date) -> list[tuple[str, date, date, dict[str, Any]]]:
+    """(scope, fire day, deadline, payload) of the commune-check reminders for one due day.
+
+    Before it: 7, 3 and 1 days ahead. After it, while dossiers still wait: once the next day, then
+    weekly (only the next of those is kept, so the table does not grow with the delay).
+    """
+    moments: list[tuple[str, date, date, dict[str, Any]]] = []
+    if due >= today:
+        for offset in CHECK_OFFSETS:
+            moments.append((str(offset), due - timedelta(days=offset), due, {"offset": offset}))
+    weeks_late = max(0, (today - due - timedelta(days=1)).days // OVERDUE_EVERY_DAYS)
+    for n in (weeks_late, weeks_late + 1):
+        fire_day = due + timedelta(days=1 + OVERDUE_EVERY_DAYS * n)
+        stale = fire_day + timedelta(days=OVERDUE_EVERY_DAYS - 1)
+        if stale >= today and fire_day <= today + timedelta(days=OVERDUE_EVERY_DAYS):
+            moments.append((f"overdue/{n}", fire_day, stale, {"overdue": n}))
+    return moments
+
+
 def check_due(ruleset_id: str, submitted_day: date) -> date | None:
     """When the commune must have checked a dossier filed that day (None: no such limit)."""
     days = get_ruleset(ruleset_id).level("commune").check_working_days
@@ -631,24 +651,24 @@ async def _want_commune_checks(conn: AsyncConnection, today: date) -> None:
     for ruleset_id, raw in pairs:
         day = _as_date(raw)
         due = check_due(ruleset_id, day)
-        if due is None or due < today:
+        if due is None:
             continue
         day_rows.append({"ruleset": ruleset_id, "submitted_day": day, "due": due})
         dues.add(due)
     slot_rows: list[dict[str, Any]] = []
     for due in sorted(dues):
-        for offset in CHECK_OFFSETS:
+        for scope, fire_day, deadline, extra in _check_moments(due, today):
             slot_rows.append(
                 {
                     "id": len(slot_rows) + 1,
                     "due": due,
-                    "scope": f"check/{due.isoformat()}/{offset}",
-                    "fire_at": deliver_at(due - timedelta(days=offset)),
-                    "deadline": due,
+                    "scope": f"check/{due.isoformat()}/{scope}",
+                    "fire_at": deliver_at(fire_day),
+                    "deadline": deadline,
                     "payload": {
                         "due": due.isoformat(),
-                        "offset": offset,
                         "series": f"check/{due.isoformat()}",
+                        **extra,
                     },
                 }
             )

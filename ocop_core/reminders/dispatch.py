@@ -457,4 +457,4 @@ async def _commune_check(
         return None
     days = get_ruleset(matched[0][1]).level("commune").check_working_days or 0
     codes = [code for code, _ruleset in matched]
-    return commune_check_text(account.locale, deadline, today, days, codes, len(codes))
+    return commune_check_text(account.locale, due, today, days, codes, len(codes))

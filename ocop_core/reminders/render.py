@@ -172,4 +172,6 @@ def commune_check_text(
         _due_line(loc, deadline, today),
         translate(N_("reminder.next.commune_inbox"), loc),
     ]
+    if deadline < today:
+        lines.insert(0, translate(N_("rounds.reminder.overdue_head"), loc))
     return "\n".join(lines)
