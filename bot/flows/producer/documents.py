@@ -24,6 +24,8 @@ async def _dossier(fc: FlowContext) -> Dossier:
 
 
 def _mark(item: ChecklistItem) -> str:
+    if not item.done and item.requirement.star_minimum:
+        return "⭐"  # needed for 3 stars: not "evidence that earns points"
     return MARKS["done"] if item.done else MARKS[item.requirement.kind]
 
 
@@ -88,14 +90,15 @@ async def ask_checklist(fc: FlowContext) -> Reply:
         lines.append(fc.t(N_("docs.knockout_warning")))
     filled = details.complete(dossier)
     lines.append(fc.t(N_("docs.legend")))
+    lines.append(fc.t(N_("rounds.docs.legend_star3")))
+    first = [i for i in summary.checklist if _first_page(i)]
+    optional = [i for i in summary.checklist if not _first_page(i)]
     if fc.data.get("optional"):  # the second page: documents that add points
-        choices = _items(fc, [i for i in summary.checklist if not i.requirement.blocking])
+        choices = _items(fc, optional)
         choices.append(Choice("required", fc.t(N_("docs.required_page"))))
         return Reply("\n".join(lines), tuple(choices))
     choices = [Choice("details", f"{MARKS['done'] if filled else '📝'} {fc.t(N_('details.line'))}")]
-    required = [i for i in summary.checklist if i.requirement.blocking]
-    choices += _items(fc, sorted(required, key=lambda i: i.done))  # missing ones first
-    optional = [i for i in summary.checklist if not i.requirement.blocking]
+    choices += _items(fc, sorted(first, key=lambda i: i.done))  # missing ones first
     if optional:
         done = sum(1 for i in optional if i.done)
         label = fc.t(N_("docs.optional_page"), done=done, total=len(optional))
@@ -104,6 +107,11 @@ async def ask_checklist(fc: FlowContext) -> Reply:
         choices.append(Choice("submit", fc.t(N_("docs.submit"))))
     choices.append(Choice("done", fc.t(N_("docs.finish"))))
     return Reply("\n".join(lines), tuple(choices))
+
+
+def _first_page(item: ChecklistItem) -> bool:
+    """Required documents and those needed for 3 stars; the rest only add points."""
+    return item.requirement.blocking or bool(item.requirement.star_minimum)
 
 
 def _items(fc: FlowContext, items: list[ChecklistItem]) -> list[Choice]:

@@ -29,6 +29,9 @@ def render_summary(fc: FlowContext, summary: StatusSummary) -> Reply:
     for req in summary.missing:
         key = N_("status.missing_knockout") if req.kind == "knockout" else N_("status.missing")
         lines.append(fc.t(key, name=fc.t(req.label_key)))
+    if summary.star_minimums_missing:
+        names = [fc.t(r.label_key) for r in summary.star_minimums_missing]
+        lines.append(fc.t(N_("rounds.status.star3_missing"), items=", ".join(names)))
     if summary.deadline is not None:
         dl = summary.deadline
         what = (
