@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,6 +46,8 @@ class Settings(BaseSettings):
     link_secret: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
+    # How long an album (several photos sent together) may stay quiet before it is handled.
+    album_wait_seconds: float = Field(default=1.2, ge=0.1, le=120)
 
     @field_validator("timezone")
     @classmethod
@@ -98,6 +102,16 @@ class Settings(BaseSettings):
             path = (self.data_dir / "ocop.sqlite3").resolve()
             self.database_url = f"sqlite+aiosqlite:///{path}"
         return self
+
+    def telegram_secret(self) -> str | None:
+        """The webhook secret: OCOP_TELEGRAM_WEBHOOK_SECRET, else one derived from the token
+        (Telegram allows A-Z, a-z, 0-9, _ and -), so webhook mode never runs without one."""
+        if self.telegram_webhook_secret is not None:
+            return self.telegram_webhook_secret.get_secret_value()
+        if self.telegram_token is None:
+            return None
+        key = self.telegram_token.get_secret_value().encode()
+        return hmac.new(key, b"ocop-telegram-webhook", hashlib.sha256).hexdigest()
 
     @property
     def tz(self) -> ZoneInfo:

@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 from sqlmodel import select
 
-from bot.handlers.links import DOWNLOAD_PATH, LinkSigner, OnceStore
+from bot.handlers.links import DOWNLOAD_PATH, LinkSigner
 from bot.handlers.upload_page import LinkRoutes
 from ocop_core.clock import VN_TZ, FixedClock
 from ocop_core.db import make_engine, session_factory, transaction
@@ -88,9 +88,7 @@ async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         site.notices.append((account.id or 0, text))
 
     web_app = web.Application()
-    LinkRoutes(
-        sessions, ctx, signer, OnceStore(tmp_path / "once"), tz=VN_TZ, notify=notify
-    ).add_routes(web_app)
+    LinkRoutes(sessions, ctx, signer, tz=VN_TZ, notify=notify).add_routes(web_app)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)

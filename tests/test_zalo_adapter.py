@@ -17,7 +17,7 @@ from bot.delivery import DeliveryChannel, OutboxDelivery, Outcome
 from bot.flows import build_flows
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Choice, FileOut, Reply, UploadSlot
-from bot.handlers.links import LinkError, LinkSigner, OnceStore, link_secret
+from bot.handlers.links import LinkError, LinkSigner, link_secret
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo import CAPS, BadUpdate, ZaloChannel, parse_update, split_message
 from bot.scheduler import delivery_channels
@@ -151,15 +151,6 @@ def test_link_secret_comes_from_settings() -> None:
     assert link_secret(d) == b"chosen"
 
 
-def test_once_store(tmp_path: Path) -> None:
-    once = OnceStore(tmp_path)
-    assert once.claim("a") and not once.claim("a") and once.seen("a")
-    assert OnceStore(tmp_path).seen("a")  # another process, or after a restart
-    once.release("a")
-    assert once.claim("a")
-    assert once.prune(3600) == 0 and once.prune(-1) == 1 and not once.seen("a")
-
-
 # -- flows on a photos-only channel -------------------------------------------------------------
 
 
@@ -218,9 +209,7 @@ async def channel(tmp_path: Path) -> AsyncIterator[tuple[ZaloChannel, FakeZaloSe
         # Our web server, for the links (Zalo fetches photos from it).
         web_app = web.Application()
         ctx = CoreContext(data_dir=data_dir)
-        LinkRoutes(cast(Any, None), ctx, signer, OnceStore(tmp_path / "o"), tz=VN_TZ).add_routes(
-            web_app
-        )
+        LinkRoutes(cast(Any, None), ctx, signer, tz=VN_TZ).add_routes(web_app)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()

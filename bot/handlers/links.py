@@ -2,9 +2,8 @@
 
 A link carries its facts (who, which dossier and document, until when) in the URL itself,
 signed with HMAC-SHA256, so no table is needed to hand one out; any edit breaks the signature.
-"Used once" is a marker file created with O_EXCL in the data directory: atomic across the
-processes that share that directory (they share the media store already), and kept across
-restarts. The same markers deduplicate platform deliveries.
+"Used once" is a row in the ``oncemarker`` table, claimed in the transaction of the upload it
+guards (bot/inbox.py ``claim_once``).
 """
 
 from __future__ import annotations
@@ -14,12 +13,10 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -165,49 +162,3 @@ class LinkSigner:
             return DownloadGrant(str(p["p"]), str(p["f"]), str(p["m"]), int(p["e"]))
         except (KeyError, TypeError, ValueError):
             raise LinkError("invalid") from None
-
-
-class OnceStore:
-    """``claim(key)`` is True exactly once per key, across processes sharing ``root``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, key: str) -> Path:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.root / digest[:2] / digest[2:40]
-
-    def claim(self, key: str) -> bool:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return False
-        os.close(fd)
-        return True
-
-    def seen(self, key: str) -> bool:
-        return self._path(key).exists()
-
-    def release(self, key: str) -> None:
-        """Undo a claim whose work failed, so the same key may be tried again."""
-        self._path(key).unlink(missing_ok=True)
-
-    def prune(self, max_age: float, now: float | None = None) -> int:
-        """Forget markers older than ``max_age`` seconds (their links have expired by then)."""
-        limit = (now if now is not None else time.time()) - max_age
-        removed = 0
-        if not self.root.is_dir():
-            return 0
-        for shard in self.root.iterdir():
-            if not shard.is_dir():
-                continue
-            for marker in shard.iterdir():
-                try:
-                    if marker.stat().st_mtime < limit:
-                        marker.unlink()
-                        removed += 1
-                except FileNotFoundError:
-                    continue
-        return removed

@@ -28,9 +28,9 @@ from bot.handlers.links import (
     UPLOAD_PATH,
     LinkError,
     LinkSigner,
-    OnceStore,
     UploadGrant,
 )
+from bot.inbox import claim_once, once_claimed
 from ocop_core import lifecycle
 from ocop_core.db import transaction
 from ocop_core.errors import DomainError
@@ -150,7 +150,6 @@ class LinkRoutes:
         sessions: async_sessionmaker[AsyncSession],
         core: CoreContext,
         signer: LinkSigner,
-        once: OnceStore,
         *,
         tz: ZoneInfo,
         notify: Notify | None = None,
@@ -158,7 +157,6 @@ class LinkRoutes:
         self.sessions = sessions
         self.core = core
         self.signer = signer
-        self.once = once
         self.tz = tz
         self.notify = notify
 
@@ -176,9 +174,10 @@ class LinkRoutes:
             status_code, title, message = _LINK_REFUSALS[exc.reason]
             raise Refusal(status_code, title, message) from None
 
-    def _check_unused(self, grant: UploadGrant) -> None:
-        if self.once.seen(_once_key(grant)):
-            raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
+    async def _check_unused(self, grant: UploadGrant) -> None:
+        async with self.sessions() as s:
+            if await once_claimed(s, _once_key(grant)):
+                raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
 
     async def _target(self, s: AsyncSession, grant: UploadGrant) -> tuple[Account, Dossier]:
         """The account the link names and its dossier, authorised again by the core."""
@@ -199,7 +198,7 @@ class LinkRoutes:
         try:
             grant = self._grant(request)
             locale = normalise_locale(grant.locale)
-            self._check_unused(grant)
+            await self._check_unused(grant)
             async with transaction(self.sessions) as s:
                 _account, dossier = await self._target(s, grant)
         except Refusal as r:
@@ -231,7 +230,7 @@ class LinkRoutes:
         try:
             grant = self._grant(request)
             locale = normalise_locale(grant.locale)
-            self._check_unused(grant)
+            await self._check_unused(grant)
             data = await _read_file(request)
             processed = await self._process(data)
             account, dossier, pages, done, total = await self._record(grant, processed)
@@ -282,7 +281,6 @@ class LinkRoutes:
         self, grant: UploadGrant, processed: ProcessedFile
     ) -> tuple[Account, Dossier, int, int, int]:
         key = _once_key(grant)
-        claimed = False
         try:
             async with transaction(self.sessions) as s:
                 account, dossier = await self._target(s, grant)
@@ -291,10 +289,10 @@ class LinkRoutes:
                     raise Refusal(
                         409, N_("upload.refused_title"), N_("upload.duplicate"), retry=True
                     )
-                # Claimed inside the transaction: two tabs posting at once, one wins.
-                if not self.once.claim(key):
+                # Claimed inside the transaction: two tabs posting at once, one wins, and a
+                # failure below rolls the claim back with everything else.
+                if not await claim_once(s, key):
                     raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
-                claimed = True
                 store = MediaStore(self.core.media_dir)
                 stored = await asyncio.to_thread(store.store_processed, processed)
                 actor = await accounts.actor_for(s, account)
@@ -316,14 +314,8 @@ class LinkRoutes:
                     ],
                 )
                 done, total = (await status.summarise(s, self.core, dossier)).progress
-        except DomainError as exc:
-            if claimed:
-                self.once.release(key)  # nothing was saved: the link may be used again
+        except DomainError as exc:  # nothing was saved: the link may be used again
             raise Refusal(409, N_("upload.refused_title"), exc.key, **exc.params) from None
-        except BaseException:
-            if claimed:
-                self.once.release(key)
-            raise
         return account, dossier, processed.pages, done, total
 
     # -- downloads -------------------------------------------------------------------------

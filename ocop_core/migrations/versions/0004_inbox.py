@@ -1,0 +1,54 @@
+"""inbox and single-use markers
+
+Revision ID: 0004
+Revises: 0002
+Create Date: 2026-12-01 14:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_str = sqlmodel.sql.sqltypes.AutoString
+_utc = sqlmodel.sql.sqltypes.UTCDateTime
+
+
+def upgrade() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", _str(length=16), nullable=False),
+        sa.Column("update_key", _str(length=128), nullable=False),
+        sa.Column("chat_key", _str(length=64), nullable=False),
+        sa.Column("group_key", _str(length=64), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("status", _str(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("received_at", _utc(), nullable=False),
+        sa.Column("lease_until", _utc(), nullable=True),
+        sa.Column("worker", _str(length=64), nullable=False),
+        sa.Column("replies", sa.JSON(), nullable=True),
+        sa.Column("done_at", _utc(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("channel", "update_key"),
+    )
+    op.create_index("ix_inbox_open", "inbox", ["status", "channel", "chat_key", "id"])
+    op.create_table(
+        "oncemarker",
+        sa.Column("key", _str(length=200), nullable=False),
+        sa.Column("created_at", _utc(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("oncemarker")
+    op.drop_index("ix_inbox_open", table_name="inbox")
+    op.drop_table("inbox")
