@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     # How long an album (several photos sent together) may stay quiet before it is handled.
     album_wait_seconds: float = Field(default=1.2, ge=0.1, le=120)
+    # Chats whose stored updates one process works on at the same time, per channel.
+    inbox_concurrency: int = Field(default=16, ge=1, le=500)
 
     @field_validator("timezone")
     @classmethod

@@ -99,6 +99,8 @@ class TelegramChannel:
             conversations.sessions,
             self.name,
             album_wait=settings.album_wait_seconds,
+            concurrency=settings.inbox_concurrency,
+            journal_dir=settings.data_dir / "inbox",
             flood_limit=FLOOD_MAX,  # more waiting than this are kept but not answered one by one
         )
         self._poller: asyncio.Task[None] | None = None
@@ -219,9 +221,10 @@ class TelegramChannel:
             await self._send_text(int(chat_key), translate(N_("tg.slow_down"), locale))
 
     async def resend(self, batch: list[Item]) -> None:
-        for item in batch:
-            for entry in item.replies or []:
+        for n, entry in enumerate(batch[0].replies or []):
+            if not self.inbox.was_sent(batch, n):
                 await self.send_reply(int(entry["chat"]), reply_codec.decode(entry["reply"]))
+                self.inbox.mark_sent(batch, n)
 
     async def give_up(self, batch: list[Item]) -> None:
         update = Update.de_json(batch[0].payload, self.app.bot)
@@ -361,8 +364,10 @@ class TelegramChannel:
             locale = normalise_locale(incoming.locale_hint)
             await self._send_text(chat_id, translate(N_("tg.sorry"), locale))
             return
-        for reply in result.replies:
+        for n, reply in enumerate(result.replies):
             await self.send_reply(chat_id, reply)
+            if batch is not None:
+                self.inbox.mark_sent(batch, n)
 
     # -- outgoing -----------------------------------------------------------------------------
 

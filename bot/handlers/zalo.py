@@ -188,7 +188,15 @@ class ZaloChannel:
         )
         sessions = getattr(conversations, "sessions", None)
         self.inbox = (
-            Inbox(sessions, self.name, flood_limit=MAX_PENDING) if sessions is not None else None
+            Inbox(
+                sessions,
+                self.name,
+                flood_limit=MAX_PENDING,
+                concurrency=settings.inbox_concurrency,
+                journal_dir=data_dir / "inbox",
+            )
+            if sessions is not None
+            else None
         )
         # Shared by replies and the outbox (bot/delivery.py), so bulk never crowds out replies.
         self.pacer = ChatPacer(
@@ -335,10 +343,13 @@ class ZaloChannel:
             await self.send_text(chat_key, translate(N_("zalo.too_fast"), locale, count=skipped))
 
     async def resend(self, batch: list[Item]) -> None:
-        for item in batch:
-            for entry in item.replies or []:
-                result = Result([], account_id=entry.get("account"), locale=entry["locale"])
-                await self.send_reply(entry["chat"], reply_codec.decode(entry["reply"]), result)
+        assert self.inbox is not None
+        for n, entry in enumerate(batch[0].replies or []):
+            if self.inbox.was_sent(batch, n):
+                continue
+            result = Result([], account_id=entry.get("account"), locale=entry["locale"])
+            await self.send_reply(entry["chat"], reply_codec.decode(entry["reply"]), result)
+            self.inbox.mark_sent(batch, n)
 
     async def give_up(self, batch: list[Item]) -> None:
         text = translate(N_("tg.sorry"), self.settings.default_locale)
@@ -379,8 +390,10 @@ class ZaloChannel:
         replies = result.replies
         if update.event == "message.unsupported.received" and not any(r.upload for r in replies):
             replies = _with_files_hint(replies, result.locale)
-        for reply in replies:
+        for n, reply in enumerate(replies):
             await self.send_reply(update.chat_id, reply, result)
+            if batch is not None and self.inbox is not None:
+                self.inbox.mark_sent(batch, n)
         return result.locale
 
     async def _incoming(self, update: ZaloUpdate) -> Incoming:
