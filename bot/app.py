@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +22,7 @@ from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
 from bot.scheduler import ReminderScheduler
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
 from ocop_core.db import make_engine, session_factory, transaction, upgrade
@@ -53,7 +55,10 @@ async def open_app(settings: Settings, clock: Clock | None = None) -> AsyncItera
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
-        await prepare_database(engine)
+        try:
+            await prepare_database(engine)
+        except (DBAPIError, OSError) as exc:
+            raise SettingsError(database_problem(settings, exc)) from None
         ctx = CoreContext(
             clock=clock or SystemClock(),
             plans=PlanRegistry([settings.plans_dir]),
@@ -64,11 +69,30 @@ async def open_app(settings: Settings, clock: Clock | None = None) -> AsyncItera
         await engine.dispose()
 
 
+def database_problem(settings: Settings, exc: BaseException) -> str:
+    """One line naming the database and what to do, instead of a traceback."""
+    url = make_url(settings.database_url)
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:160]
+    if url.get_backend_name() == "sqlite":
+        return (
+            f"database error: {url.database} cannot be used ({detail}). If the file is damaged, "
+            "stop the bot, move it away and restore the latest backup (or start empty), or point "
+            "OCOP_DATABASE_URL elsewhere."
+        )
+    shown = url.render_as_string(hide_password=True)
+    return (
+        f"database error: cannot use {shown} ({detail}). Check that PostgreSQL is running and "
+        "reachable and that OCOP_DATABASE_URL is right."
+    )
+
+
 def channel_report(settings: Settings) -> list[str]:
     """One plain line per channel saying whether it will run, and how to turn it on."""
     lines = []
     if settings.telegram_token:
         mode = "webhook" if settings.public_url else "polling"
+        if settings.public_url and settings.telegram_webhook_secret is None:
+            mode += ", secret derived from the token"
         lines.append(f"Telegram: configured ({mode})")
     else:
         lines.append("Telegram: not configured (set OCOP_TELEGRAM_TOKEN to enable)")
@@ -122,7 +146,14 @@ async def serve(settings: Settings) -> None:
         runner = web.AppRunner(web_app)
         await runner.setup()
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise SettingsError(
+                f"configuration error: OCOP_WEB_PORT: cannot listen on {settings.web_host}:"
+                f"{settings.web_port} ({exc.strerror}); choose a free port"
+            ) from None
         port = runner.addresses[0][1] if runner.addresses else settings.web_port
         print(
             f"Web server on http://{settings.web_host}:{port} (database: "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -89,6 +90,32 @@ class Settings(BaseSettings):
     def _zalo_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not 8 <= len(value.get_secret_value()) <= 256:
             raise ValueError("must be 8 to 256 characters (a Zalo Bot Platform rule)")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_chars(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("must be 1 to 256 of A-Z, a-z, 0-9, _ and - (a Telegram rule)")
+        return value
+
+    @field_validator("link_secret")
+    @classmethod
+    def _link_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (it signs download links)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_https(cls, value: str | None) -> str | None:
+        """Telegram and Zalo post webhooks only to https; plain http only on this machine."""
+        if value and value.startswith("http://"):
+            host = value.removeprefix("http://").split("/")[0].rsplit(":", 1)[0]
+            if host not in ("127.0.0.1", "localhost", "[::1]"):
+                raise ValueError("must be an https:// address (platforms refuse plain http)")
         return value
 
     @field_validator("public_url", "telegram_api_url", "zalo_api_url", "telegram_file_url")

@@ -312,3 +312,15 @@ class OnceMarker(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     created_at: datetime = Field(default_factory=utc_now)
+
+
+class ServedFile(SQLModel, table=True):
+    """A file the bot offered to one person through a download link (the link names this id,
+    never a path). Only stored media, document exports and reports are ever registered."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    path: str = Field(max_length=400)  # relative to the data directory
+    filename: str = Field(max_length=200)
+    mime: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utc_now)

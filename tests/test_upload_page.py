@@ -15,12 +15,12 @@ import pytest
 from aiohttp import web
 from sqlmodel import select
 
-from bot.handlers.links import DOWNLOAD_PATH, LinkSigner
+from bot.handlers.links import DOWNLOAD_PATH, LinkSigner, register_file
 from bot.handlers.upload_page import LinkRoutes
 from ocop_core.clock import VN_TZ, FixedClock
 from ocop_core.db import make_engine, session_factory, transaction
 from ocop_core.lifecycle import Stage
-from ocop_core.models import Account, Document, Dossier
+from ocop_core.models import Account, Document, Dossier, ServedFile
 from ocop_core.plans import PlanRegistry
 from ocop_core.services import accounts, dossiers
 from ocop_core.services.context import CoreContext
@@ -179,24 +179,47 @@ async def test_bad_links_and_files_are_refused_cleanly(site: Site) -> None:
         assert status == 403 and len(await site.documents()) == 1
 
 
-async def test_download_links(site: Site, tmp_path: Path) -> None:
-    exports = site.ctx.data_dir / "exports"
+async def test_download_links_name_registered_files_only(site: Site, tmp_path: Path) -> None:
+    data = site.ctx.data_dir
+    exports = data / "exports"
     exports.mkdir(parents=True)
     (exports / "a.pdf").write_bytes(pdf_file(1))
+    (data / "ocop.sqlite3").write_bytes(b"SQLite format 3\x00 everyone's personal data")
+    (exports / "db-link").symlink_to(data / "ocop.sqlite3")
+    async with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        file_id = await register_file(
+            s, data, site.owner_id, exports / "a.pdf", "Mẫu 02.pdf", "application/pdf"
+        )
+        refused = [
+            await register_file(s, data, site.owner_id, data / "ocop.sqlite3", "x", "x/y"),
+            await register_file(s, data, site.owner_id, exports / "db-link", "x", "x/y"),
+            await register_file(s, data, site.owner_id, Path("/etc/passwd"), "x", "x/y"),
+        ]
+        # A row pointing at the database (as if written by a bug) is still never served.
+        bad = ServedFile(account_id=site.owner_id, path="ocop.sqlite3", filename="a", mime="a/b")
+        s.add(bad)
+        await s.flush()
+        bad_id = bad.id or 0
+    assert file_id is not None and refused == [None, None, None]
     async with aiohttp.ClientSession() as http:
-        url = site.signer.download_url("exports/a.pdf", "Mẫu 02.pdf", "application/pdf")
+        url = site.signer.download_url(file_id, site.owner_id, "Mẫu 02.pdf")
         async with http.get(url) as resp:
             assert resp.status == 200 and (await resp.read()).startswith(b"%PDF")
             assert "attachment" in resp.headers["Content-Disposition"]
-        expired = site.signer.download_url("exports/a.pdf", "a.pdf", "application/pdf", ttl=-1)
+        expired = site.signer.download_url(file_id, site.owner_id, "a.pdf", ttl=-1)
         async with http.get(expired) as resp:
             assert resp.status == 410
-        # A signed path outside the data directory is still refused.
-        escape = site.signer.download_url("../../etc/passwd", "x", "text/plain")
-        async with http.get(escape) as resp:
-            assert resp.status == 404
+        # Someone else's id, an unknown id, the database row: nothing.
+        for fid, account in ((file_id, site.other_id), (file_id + 999, site.owner_id)):
+            async with http.get(site.signer.download_url(fid, account, "a.pdf")) as resp:
+                assert resp.status == 404
+        async with http.get(site.signer.download_url(bad_id, site.owner_id, "a")) as resp:
+            assert resp.status == 404 and b"SQLite" not in await resp.read()
         async with http.get(f"{site.base}{DOWNLOAD_PATH}forged.sig/a.pdf") as resp:
             assert resp.status == 403
+        old_style = f"{site.base}{DOWNLOAD_PATH}../ocop.sqlite3"
+        async with http.get(old_style) as resp:
+            assert resp.status in (403, 404) and b"SQLite" not in await resp.read()
 
 
 def _chromium_or_skip() -> None:

@@ -29,6 +29,7 @@ from bot.handlers.links import (
     LinkError,
     LinkSigner,
     UploadGrant,
+    servable_path,
 )
 from bot.inbox import claim_once, once_claimed
 from ocop_core import lifecycle
@@ -36,7 +37,7 @@ from ocop_core.db import transaction
 from ocop_core.errors import DomainError
 from ocop_core.i18n import LOCALES, N_, normalise_locale, translate
 from ocop_core.media import DEFAULT_MAX_BYTES, MediaStore, ProcessedFile, process_upload
-from ocop_core.models import Account, Dossier
+from ocop_core.models import Account, Dossier, ServedFile
 from ocop_core.services import accounts, dossiers, status
 from ocop_core.services.context import CoreContext
 
@@ -328,18 +329,23 @@ class LinkRoutes:
             if exc.reason == "expired":
                 message = N_("upload.download_expired")
             return _refusal_page(None, Refusal(status_code, title, message))
-        root = self.core.data_dir.resolve()
-        path = (root / grant.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        # The link names a registered file and the person it was given to; nothing else.
+        async with self.sessions() as s:
+            row = await s.get(ServedFile, grant.file_id)
+            account = await s.get(Account, grant.account_id)
+        path = None
+        if row is not None and account is not None and row.account_id == account.id:
+            path = servable_path(self.core.data_dir, row.path)
+        if row is None or path is None:
             return _refusal_page(
                 None, Refusal(404, N_("upload.gone_title"), N_("upload.download_gone"))
             )
-        disposition = "inline" if grant.mime.startswith("image/") else "attachment"
+        disposition = "inline" if row.mime.startswith("image/") else "attachment"
         return web.FileResponse(
             path,
             headers={
-                "Content-Type": grant.mime,
-                "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(grant.filename)}",
+                "Content-Type": row.mime,
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(row.filename)}",
                 "Cache-Control": "private, no-store",
                 "Referrer-Policy": "no-referrer",
                 "X-Content-Type-Options": "nosniff",

@@ -40,6 +40,8 @@ from bot.handlers.links import (
     UPLOAD_TTL,
     LinkSigner,
     link_secret,
+    register_file,
+    servable_relative,
 )
 from bot.handlers.rendering import numbered, split_text
 from bot.handlers.upload_page import LinkRoutes
@@ -47,6 +49,7 @@ from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
 from bot.inbox import Inbox, Item, NewItem
 from bot.pacing import ChatPacer
 from bot.settings import Settings
+from ocop_core.db import transaction
 from ocop_core.i18n import N_, normalise_locale, translate
 from ocop_core.media import DEFAULT_MAX_BYTES, sniff
 from ocop_core.models import Account
@@ -184,7 +187,11 @@ class ZaloChannel:
         self.secret = (
             settings.zalo_webhook_secret.get_secret_value()
             if settings.zalo_webhook_secret
-            else hmac.new(link_secret(settings), b"zalo-webhook", hashlib.sha256).hexdigest()
+            else hmac.new(
+                settings.zalo_bot_token.get_secret_value().encode(),
+                b"ocop-zalo-webhook",
+                hashlib.sha256,
+            ).hexdigest()
         )
         sessions = getattr(conversations, "sessions", None)
         self.inbox = (
@@ -468,7 +475,7 @@ class ZaloChannel:
             )
         photos: list[tuple[str, str]] = []
         for f in reply.files:
-            url = self._file_url(f)
+            url = await self._file_url(f, result.account_id if result else None)
             if url is None:
                 continue
             if f.mime.startswith("image/") and self.settings.public_url:
@@ -492,21 +499,20 @@ class ZaloChannel:
                 chat_id,
             )
 
-    def _file_url(self, f: FileOut) -> str | None:
-        """A signed link to a file under the data directory (copied there if it is elsewhere)."""
-        root = self.data_dir.resolve()
-        path = f.path.resolve()
-        if not path.is_relative_to(root):
-            digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-            target = root / "exports" / f"{digest}-{path.name}"
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
-            except OSError:
-                log.warning("a file to show could not be copied for a link")
-                return None
-            path = target
-        return self.signer.download_url(str(path.relative_to(root)), f.filename, f.mime)
+    async def _file_url(self, f: FileOut, account_id: int | None) -> str | None:
+        """A signed link naming the registered file (copied to the exports folder if it is
+        outside the servable folders) and the person it is for."""
+        sessions = getattr(self.conversations, "sessions", None)
+        if account_id is None or sessions is None:
+            return None
+        path = await asyncio.to_thread(_servable_copy, self.data_dir, f.path)
+        if path is None:
+            return None
+        async with transaction(sessions) as s:
+            file_id = await register_file(s, self.data_dir, account_id, path, f.filename, f.mime)
+        if file_id is None:
+            return None
+        return self.signer.download_url(file_id, account_id, f.filename)
 
     async def send_text(self, chat_id: str, text: str) -> bool:
         ok = True
@@ -556,6 +562,28 @@ class ZaloChannel:
         """A message to this person outside a reply (e.g. "your upload arrived")."""
         if account.channel == "zalo":
             await self.send_text(account.chat_id, text)
+
+
+def _servable_copy(data_dir: Path, path: Path) -> Path | None:
+    """The file itself when it lies in a servable folder; a copy in the exports folder when it
+    lies outside the data directory; None for anything else of the data directory (the
+    database, the link key…), which is never offered."""
+    root = data_dir.resolve()
+    path = path.resolve()
+    if path.is_relative_to(root):
+        if servable_relative(root, path) is None:
+            log.warning("refused to offer a file of the data directory outside its media")
+            return None
+        return path
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    target = root / "exports" / f"{digest}-{path.name}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    except OSError:
+        log.warning("a file to show could not be copied for a link")
+        return None
+    return target
 
 
 def _outcome(exc: ZaloError) -> DeliveryResult:

@@ -1,4 +1,4 @@
-"""inbox and single-use markers
+"""inbox, single-use markers and served files
 
 Revision ID: 0004
 Revises: 0002
@@ -46,9 +46,23 @@ def upgrade() -> None:
         sa.Column("created_at", _utc(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
+    op.create_table(
+        "servedfile",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("path", _str(length=400), nullable=False),
+        sa.Column("filename", _str(length=200), nullable=False),
+        sa.Column("mime", _str(length=100), nullable=False),
+        sa.Column("created_at", _utc(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["account.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_servedfile_account_id", "servedfile", ["account_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_servedfile_account_id", table_name="servedfile")
+    op.drop_table("servedfile")
     op.drop_table("oncemarker")
     op.drop_index("ix_inbox_open", table_name="inbox")
     op.drop_table("inbox")
