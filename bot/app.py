@@ -21,8 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
+from bot.handlers.upload_page import sweep_orphans
 from bot.scheduler import ReminderScheduler
 from bot.settings import Settings, SettingsError
+from bot.web_server import HealthRoutes, build_web_app
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
 from ocop_core.db import make_engine, session_factory, transaction, upgrade
@@ -104,16 +106,6 @@ def channel_report(settings: Settings) -> list[str]:
     return lines
 
 
-async def health(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
-def build_web_app() -> web.Application:
-    web_app = web.Application(client_max_size=25 * 1024 * 1024)
-    web_app.router.add_get("/health", health)
-    return web_app
-
-
 async def mark_stopped(app: App, channel: str, chat_id: str) -> None:
     """The person blocked the bot: stop sending to them until they write again."""
     async with transaction(app.sessions) as s:
@@ -125,7 +117,16 @@ async def serve(settings: Settings) -> None:
     async with open_app(settings) as app:
         for line in channel_report(settings):
             print(line, flush=True)
-        web_app = build_web_app()
+        web_app = build_web_app(settings)
+        channel_names = [
+            n
+            for n, on in (("telegram", settings.telegram_token), ("zalo", settings.zalo_bot_token))
+            if on
+        ]
+        HealthRoutes(
+            app, min_free_bytes=settings.min_free_mb * 2**20, channels=channel_names
+        ).add_routes(web_app)
+        await asyncio.to_thread(sweep_orphans, settings.data_dir)
         conversations = Conversations(app.sessions, app.ctx, build_flows())
         channels: list[Any] = []
         if settings.telegram_token:
@@ -143,7 +144,8 @@ async def serve(settings: Settings) -> None:
 
             zalo = build_zalo(settings, app.sessions, app.ctx, conversations, web_app)
             channels.append(zalo)
-        runner = web.AppRunner(web_app)
+        # Headers must arrive within the keep-alive deadline, or aiohttp closes the connection.
+        runner = web.AppRunner(web_app, keepalive_timeout=settings.web_header_timeout)
         await runner.setup()
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
         try:

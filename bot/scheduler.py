@@ -16,6 +16,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import metrics
 from bot.delivery import DeliveryChannel, DeliveryConfig, OutboxDelivery
 from bot.pacing import ChatPacer
 from ocop_core.db import transaction
@@ -86,6 +87,7 @@ class ReminderScheduler:
         try:
             async with transaction(self.app.sessions) as s:
                 stats = await compute_fires(s, self.app.ctx)
+            metrics.FIRES_COMPUTED.inc(stats.written)
         except Exception:
             log.exception("computing reminder fires failed")
             return

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     # How long an album (several photos sent together) may stay quiet before it is handled.
     album_wait_seconds: float = Field(default=1.2, ge=0.1, le=120)
+    # Web server limits (seconds): complete headers, a whole request (uploads: longer), and how
+    # many uploads are read at once; /health fails below this much free disk.
+    web_header_timeout: float = Field(default=15.0, gt=0, le=600)
+    web_request_timeout: float = Field(default=30.0, gt=0, le=3600)
+    web_upload_timeout: float = Field(default=300.0, gt=0, le=3600)
+    web_max_uploads: int = Field(default=3, ge=1, le=100)
+    min_free_mb: int = Field(default=200, ge=0, le=10_000_000)
     # Chats whose stored updates one process works on at the same time, per channel.
     inbox_concurrency: int = Field(default=16, ge=1, le=500)
 

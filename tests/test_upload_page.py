@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,9 @@ import pytest
 from aiohttp import web
 from sqlmodel import select
 
+from bot.handlers import upload_page
 from bot.handlers.links import DOWNLOAD_PATH, LinkSigner, register_file
-from bot.handlers.upload_page import LinkRoutes
+from bot.handlers.upload_page import LinkRoutes, sweep_orphans
 from ocop_core.clock import VN_TZ, FixedClock
 from ocop_core.db import make_engine, session_factory, transaction
 from ocop_core.lifecycle import Stage
@@ -177,6 +179,40 @@ async def test_bad_links_and_files_are_refused_cleanly(site: Site) -> None:
             assert resp.status == 403 and 'type="file"' not in await resp.text()
         status, page = await post_file(http, late, pdf_file(3))
         assert status == 403 and len(await site.documents()) == 1
+    assert not list((site.ctx.data_dir / "tmp").iterdir())  # no temporary file left behind
+
+
+async def test_a_refused_big_upload_leaves_nothing_and_the_link_usable(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_page, "MAX_UPLOAD", 256 * 1024)
+    url = site.link()
+    async with aiohttp.ClientSession() as http:
+        status, page = await post_file(http, url, b"%PDF-1.4\n" + b"0" * 600_000)
+        assert status == 413 and 'href="/link/u/' in page
+        assert not list((site.ctx.data_dir / "tmp").iterdir())
+        status, page = await post_file(http, url, pdf_file(1))
+        assert status == 200 and len(await site.documents()) == 1
+
+
+def test_orphans_are_swept_at_start(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "var"
+    (data / "tmp").mkdir(parents=True)
+    (data / "tmp" / "x.part").write_bytes(b"half an upload")
+    (data / "media" / "ab").mkdir(parents=True)
+    orphan, kept, fresh = (data / "media" / "ab" / n for n in ("orphan.pdf", "kept.pdf", "new.pdf"))
+    for path in (orphan, kept, fresh):
+        path.write_bytes(b"%PDF")
+    old = time.time() - 2 * 3600
+    os.utime(orphan, (old, old))
+    os.utime(kept, (old, old))
+    with sqlite3.connect(data / "ocop.sqlite3") as db:
+        db.execute("CREATE TABLE document (path TEXT)")
+        db.execute("INSERT INTO document VALUES ('media/ab/kept.pdf')")
+    assert sweep_orphans(data) == 2
+    assert kept.exists() and fresh.exists() and not orphan.exists()
 
 
 async def test_download_links_name_registered_files_only(site: Site, tmp_path: Path) -> None:

@@ -152,12 +152,12 @@ def test_signed_links_round_trip_and_refuse_edits() -> None:
 def test_link_secret_is_generated_once_into_the_data_dir(tmp_path: Path) -> None:
     a = Settings(zalo_bot_token=SecretStr("1:abc"), data_dir=tmp_path / "x")
     b = Settings(zalo_bot_token=SecretStr("1:abc"), data_dir=tmp_path / "y")
-    d = Settings(zalo_bot_token=SecretStr("1:abc"), link_secret=SecretStr("chosen"))
+    d = Settings(zalo_bot_token=SecretStr("1:abc"), link_secret=SecretStr("chosen-long-secret"))
     first = link_secret(a)
     assert len(first) >= 32 and link_secret(a) == first  # kept across restarts
     assert link_secret(b) != first  # not derived from the bot token
     assert (tmp_path / "x" / "link-secret").stat().st_mode & 0o777 == 0o600
-    assert link_secret(d) == b"chosen"
+    assert link_secret(d) == b"chosen-long-secret"
 
 
 # -- flows on a photos-only channel -------------------------------------------------------------

@@ -52,6 +52,7 @@ from bot.handlers.rendering import split_text
 from bot.inbox import Inbox, Item, NewItem
 from bot.pacing import ChatPacer
 from bot.settings import Settings
+from bot.web_server import read_limited
 from ocop_core.i18n import N_, normalise_locale, translate
 
 log = logging.getLogger("ocop.telegram")
@@ -173,12 +174,10 @@ class TelegramChannel:
         if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
             log.warning("telegram webhook call with a wrong secret refused")
             return web.Response(status=403)
-        if (request.content_length or 0) > MAX_WEBHOOK_BODY:
+        raw = await read_limited(request, MAX_WEBHOOK_BODY)
+        if raw is None:
             return web.Response(status=413)
         try:
-            raw = await request.content.read(MAX_WEBHOOK_BODY + 1)
-            if len(raw) > MAX_WEBHOOK_BODY:
-                return web.Response(status=413)
             update = Update.de_json(json.loads(raw), self.app.bot)
             item = _new_item(update)
         except Exception:

@@ -13,9 +13,12 @@ import asyncio
 import html
 import logging
 import secrets
+import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -45,6 +48,9 @@ log = logging.getLogger("ocop.links")
 
 MAX_UPLOAD = DEFAULT_MAX_BYTES
 DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of a refused upload
+TMP_DIR = "tmp"  # under the data directory: uploads being received
+UPLOAD_SLOT_WAIT = 20.0  # seconds an upload may wait for a free slot before "busy, try again"
+ORPHAN_AGE = 3600  # seconds: a media file no document names, older than this, is an orphan
 
 # Told to the person in the chat after a web upload: (account, text in their language).
 Notify = Callable[[Account, str], Awaitable[None]]
@@ -154,12 +160,15 @@ class LinkRoutes:
         *,
         tz: ZoneInfo,
         notify: Notify | None = None,
+        max_uploads: int = 3,
     ) -> None:
         self.sessions = sessions
         self.core = core
         self.signer = signer
         self.tz = tz
         self.notify = notify
+        # Uploads are read a few at a time: memory stays bounded however many arrive at once.
+        self.slots = asyncio.Semaphore(max_uploads)
 
     def add_routes(self, web_app: web.Application) -> None:
         web_app.router.add_get(UPLOAD_PATH + "{token}", self.form)
@@ -232,7 +241,7 @@ class LinkRoutes:
             grant = self._grant(request)
             locale = normalise_locale(grant.locale)
             await self._check_unused(grant)
-            data = await _read_file(request)
+            data = await self._receive(request)
             processed = await self._process(data)
             account, dossier, pages, done, total = await self._record(grant, processed)
         except Refusal as r:
@@ -266,6 +275,30 @@ class LinkRoutes:
             + "</p></section>"
         )
         return _page(loc, title, body)
+
+    async def _receive(self, request: web.Request) -> bytes:
+        """The uploaded file, streamed to a temporary file (deleted whatever happens) while
+        holding one of the few upload slots."""
+        try:
+            await asyncio.wait_for(self.slots.acquire(), UPLOAD_SLOT_WAIT)
+        except TimeoutError:
+            raise Refusal(
+                503, N_("upload.refused_title"), N_("web.upload_busy"), retry=True
+            ) from None
+        tmp_dir = self.core.data_dir / TMP_DIR
+        try:
+            await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
+            handle = await asyncio.to_thread(
+                tempfile.NamedTemporaryFile, dir=tmp_dir, suffix=".part", delete=False
+            )
+            try:
+                with handle:
+                    await _read_file(request, handle)
+                return await asyncio.to_thread(Path(handle.name).read_bytes)
+            finally:
+                await asyncio.to_thread(Path(handle.name).unlink, missing_ok=True)
+        finally:
+            self.slots.release()
 
     async def _process(self, data: bytes) -> ProcessedFile:
         try:
@@ -361,9 +394,45 @@ def _quote(name: str) -> str:
     return quote(name, safe="")
 
 
-async def _read_file(request: web.Request) -> bytes:
-    """The "file" part of a multipart form, at most MAX_UPLOAD bytes. A larger one is read to the
-    end (up to a cap) and dropped, so the browser gets our page instead of a reset connection."""
+def sweep_orphans(data_dir: Path) -> int:
+    """At start-up: temporary upload files of a previous run, and stored media no document names
+    (a crash between writing a file and committing its row). Returns how many were removed."""
+    removed = 0
+    tmp = data_dir / TMP_DIR
+    if tmp.is_dir():
+        for path in tmp.iterdir():
+            path.unlink(missing_ok=True)
+            removed += 1
+    media = data_dir / "media"
+    database = data_dir / "ocop.sqlite3"
+    if media.is_dir() and database.is_file():
+        removed += _sweep_media(data_dir, database)
+    if removed:
+        log.info("removed %d orphan file(s) from an earlier run", removed)
+    return removed
+
+
+def _sweep_media(data_dir: Path, database: Path) -> int:
+    """Media files older than ORPHAN_AGE that no document row names (SQLite only: with
+    PostgreSQL several hosts may share the media folder and this is left to the operator)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        known = {row[0] for row in db.execute("SELECT path FROM document")}
+    cutoff = time.time() - ORPHAN_AGE
+    removed = 0
+    for path in (data_dir / "media").rglob("*"):
+        relative = str(path.relative_to(data_dir))
+        if path.is_file() and relative not in known and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+async def _read_file(request: web.Request, out: IO[bytes]) -> None:
+    """The "file" part of a multipart form into ``out``, at most MAX_UPLOAD bytes. A larger one
+    is read to the end (up to a cap) and dropped, so the browser gets our page instead of a
+    reset connection."""
     if not request.content_type.startswith("multipart/"):
         raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
     try:
@@ -376,7 +445,6 @@ async def _read_file(request: web.Request) -> bytes:
                 break
             if isinstance(part, BodyPartReader):
                 await part.release()
-        data = bytearray()
         too_big = False
         read = 0
         while chunk := await part.read_chunk(256 * 1024):
@@ -384,8 +452,9 @@ async def _read_file(request: web.Request) -> bytes:
             if read > DRAIN_LIMIT:
                 break
             if not too_big:
-                data += chunk
-                too_big = len(data) > MAX_UPLOAD
+                too_big = read > MAX_UPLOAD
+                if not too_big:
+                    await asyncio.to_thread(out.write, chunk)
         if too_big or read > DRAIN_LIMIT:
             raise Refusal(
                 413,
@@ -394,8 +463,7 @@ async def _read_file(request: web.Request) -> bytes:
                 retry=True,
                 mb=MAX_UPLOAD // 2**20,
             )
-        if not data:
+        if not read:
             raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
-        return bytes(data)
     except (ValueError, AssertionError):  # a malformed multipart body
         raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True) from None

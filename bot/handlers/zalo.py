@@ -49,6 +49,7 @@ from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
 from bot.inbox import Inbox, Item, NewItem
 from bot.pacing import ChatPacer
 from bot.settings import Settings
+from bot.web_server import read_limited
 from ocop_core.db import transaction
 from ocop_core.i18n import N_, normalise_locale, translate
 from ocop_core.media import DEFAULT_MAX_BYTES, sniff
@@ -301,13 +302,9 @@ class ZaloChannel:
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             log.warning("zalo webhook call with a wrong secret refused")
             return web.json_response({"ok": False, "description": "Forbidden"}, status=403)
-        if (request.content_length or 0) > MAX_BODY:
+        raw = await read_limited(request, MAX_BODY)
+        if raw is None:  # declared or (chunked) counted
             return web.json_response({"ok": False, "description": "Too large"}, status=413)
-        raw = bytearray()
-        async for chunk in request.content.iter_chunked(16 * 1024):
-            raw += chunk
-            if len(raw) > MAX_BODY:  # chunked bodies have no Content-Length to check first
-                return web.json_response({"ok": False, "description": "Too large"}, status=413)
         if not raw.strip():
             return web.json_response({"ok": True})  # an empty probe
         try:
@@ -625,6 +622,7 @@ def build_zalo(
         signer,
         tz=settings.tz,
         notify=channel.notify,
+        max_uploads=settings.web_max_uploads,
     )
     links.add_routes(web_app)
     return channel
