@@ -65,6 +65,7 @@ async def open_app(settings: Settings, clock: Clock | None = None) -> AsyncItera
             clock=clock or SystemClock(),
             plans=PlanRegistry([settings.plans_dir]),
             data_dir=settings.data_dir,
+            limits=settings.attempt_limits(),
         )
         yield App(settings, engine, session_factory(engine), ctx)
     finally:

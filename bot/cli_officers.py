@@ -22,8 +22,11 @@ def add_parsers(officer: argparse._SubParsersAction) -> None:  # type: ignore[ty
     invite.add_argument(
         "--days",
         type=int,
-        default=invites.DEFAULT_DAYS,
-        help=f"days the code stays valid (1–{invites.MAX_DAYS}, default {invites.DEFAULT_DAYS})",
+        default=None,
+        help=(
+            f"days the code stays valid (1–{invites.MAX_DAYS}, default {invites.DEFAULT_DAYS}; "
+            f"admin codes at most {invites.ADMIN_MAX_DAYS})"
+        ),
     )
     listing = officer.add_parser("invites", help="list invite codes and their state")
     listing.add_argument("--open", action="store_true", help="only codes not used or revoked")
@@ -43,7 +46,9 @@ async def invite(app: App, args: argparse.Namespace) -> int:
             Actor.system(),
             commune_code=args.commune,
             role=args.role,
-            days=args.days,
+            days=args.days
+            if args.days is not None
+            else (invites.ADMIN_MAX_DAYS if args.role == "admin" else invites.DEFAULT_DAYS),
         )
         commune = await s.get(Commune, issued.invite.commune_code)
     where = f"{commune.name} ({commune.code})" if commune else args.commune

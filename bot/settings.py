@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ocop_core.i18n import LOCALES
 from ocop_core.reminders.schedule import QuietHours
+from ocop_core.services.attempts import AttemptLimits, Limit
 
 
 class Settings(BaseSettings):
@@ -56,6 +58,14 @@ class Settings(BaseSettings):
     web_upload_timeout: float = Field(default=300.0, gt=0, le=3600)
     web_max_uploads: int = Field(default=3, ge=1, le=100)
     min_free_mb: int = Field(default=200, ge=0, le=10_000_000)
+    # Attempt limits on guessing invite codes (/canbo) and receipt codes: wrong codes allowed
+    # per account and for everyone together inside the window (minutes).
+    invite_attempts: int = Field(default=5, ge=1, le=1000)
+    invite_attempts_overall: int = Field(default=50, ge=1, le=100_000)
+    invite_window_minutes: int = Field(default=30, ge=1, le=10_080)
+    receipt_attempts: int = Field(default=10, ge=1, le=1000)
+    receipt_attempts_overall: int = Field(default=300, ge=1, le=100_000)
+    receipt_window_minutes: int = Field(default=15, ge=1, le=10_080)
     # Chats whose stored updates one process works on at the same time, per channel.
     inbox_concurrency: int = Field(default=16, ge=1, le=500)
 
@@ -148,6 +158,19 @@ class Settings(BaseSettings):
             return None
         key = self.telegram_token.get_secret_value().encode()
         return hmac.new(key, b"ocop-telegram-webhook", hashlib.sha256).hexdigest()
+
+    def attempt_limits(self) -> AttemptLimits:
+        def limit(per: int, overall: int, minutes: int) -> Limit:
+            return Limit(per, overall, timedelta(minutes=minutes), max(overall * 2 // 5, 1))
+
+        return AttemptLimits(
+            invite=limit(
+                self.invite_attempts, self.invite_attempts_overall, self.invite_window_minutes
+            ),
+            receipt=limit(
+                self.receipt_attempts, self.receipt_attempts_overall, self.receipt_window_minutes
+            ),
+        )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -324,3 +324,15 @@ class ServedFile(SQLModel, table=True):
     filename: str = Field(max_length=200)
     mime: str = Field(max_length=100)
     created_at: datetime = Field(default_factory=utc_now)
+
+
+class FailedAttempt(SQLModel, table=True):
+    """A wrong invite or receipt code (the code itself is never kept): attempt limits count
+    these inside a window."""
+
+    __table_args__ = (Index("ix_failedattempt_kind_at", "kind", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    at: datetime = Field(default_factory=utc_now)

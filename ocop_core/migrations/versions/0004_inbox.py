@@ -58,9 +58,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_servedfile_account_id", "servedfile", ["account_id"])
+    op.create_table(
+        "failedattempt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", _str(length=16), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("at", _utc(), nullable=False),
+        sa.ForeignKeyConstraint(["account_id"], ["account.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_failedattempt_kind_at", "failedattempt", ["kind", "at"])
+    op.create_index("ix_failedattempt_account_id", "failedattempt", ["account_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_failedattempt_account_id", table_name="failedattempt")
+    op.drop_index("ix_failedattempt_kind_at", table_name="failedattempt")
+    op.drop_table("failedattempt")
     op.drop_index("ix_servedfile_account_id", table_name="servedfile")
     op.drop_table("servedfile")
     op.drop_table("oncemarker")
