@@ -250,7 +250,7 @@ class Inbox:
                 col(InboxItem.status) == InboxStatus.PENDING,
                 col(InboxItem.worker) == WORKER_ID,
             )
-            .values(status=status, replies=None, done_at=_now())
+            .values(status=status, replies=None, payload={}, done_at=_now())
         )
         if int(result.rowcount or 0) != len(ids):  # type: ignore[attr-defined]
             raise LostLease(f"inbox rows {ids} were taken by another process")
@@ -268,7 +268,13 @@ class Inbox:
                     col(InboxItem.status).in_(OPEN),
                     col(InboxItem.worker) == WORKER_ID,
                 )
-                .values(status=InboxStatus.DONE, replies=None, done_at=_now(), lease_until=None)
+                .values(
+                    status=InboxStatus.DONE,
+                    replies=None,
+                    payload={},  # what the person wrote is not kept once handled
+                    done_at=_now(),
+                    lease_until=None,
+                )
             )
 
     async def take_skipped(self, chat_key: str, exclude: Sequence[int]) -> int:
@@ -294,7 +300,7 @@ class Inbox:
                     col(InboxItem.chat_key) == chat_key,
                     col(InboxItem.status) == InboxStatus.SKIPPED,
                 )
-                .values(status=InboxStatus.DONE, done_at=_now())
+                .values(status=InboxStatus.DONE, payload={}, done_at=_now())
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

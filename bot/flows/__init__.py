@@ -6,6 +6,7 @@ from bot.flows.engine import Flow
 
 
 def build_flows() -> dict[str, Flow]:
+    from bot.flows.data_rights import DATA_RIGHTS
     from bot.flows.documents import DOCUMENTS
     from bot.flows.officer import OFFICER_INBOX
     from bot.flows.officer_join import OFFICER_JOIN
@@ -13,4 +14,5 @@ def build_flows() -> dict[str, Flow]:
     from bot.flows.registration import REGISTRATION
 
     flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS, OFFICER_JOIN, OFFICER_INBOX]
+    flows.append(DATA_RIGHTS)
     return {f.name: f for f in flows}

@@ -29,6 +29,7 @@ COMMAND_ALIASES: dict[str, str] = {
     "canbo": "officer_join",
     "xa": "officer_inbox",
     "tinh": "officer_inbox",
+    "dulieu": "data_rights",
 }
 
 # The same intents typed as words (compared without accents, lower case).
