@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     web_upload_timeout: float = Field(default=300.0, gt=0, le=3600)
     web_max_uploads: int = Field(default=3, ge=1, le=100)
     min_free_mb: int = Field(default=200, ge=0, le=10_000_000)
+    # Delivered outbox messages (people's texts) are deleted after this many days.
+    outbox_retention_days: int = Field(default=90, ge=1, le=3650)
     # Attempt limits on guessing invite codes (/canbo) and receipt codes: wrong codes allowed
     # per account and for everyone together inside the window (minutes).
     invite_attempts: int = Field(default=5, ge=1, le=1000)

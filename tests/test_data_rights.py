@@ -198,3 +198,39 @@ def test_person_erase_from_the_cli(
     assert codes[0] in out and codes[1] not in out
     assert leftovers(data_dir / "ocop.sqlite3", [NAME, PHONE, "777000"]) == []
     assert not list((data_dir / "exports").glob("data-*.zip"))
+
+
+async def test_outbox_retention_forgets_delivered_texts(sqlite_url: str, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from ocop_core.models import OutboxStatus
+    from ocop_core.services import accounts, outbox, personal_data
+
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
+    ctx = CoreContext(clock=FixedClock(vn_time(2026, 9, 1, 9, 0)), data_dir=tmp_path)
+    now = ctx.clock.now()
+    try:
+        async with transaction(sessions) as s:
+            who = await accounts.get_or_create_account(
+                s, ctx, channel="telegram", platform_user_id="r1", chat_id="r1"
+            )
+            for key, age, status in (
+                ("old-sent", 100, OutboxStatus.SENT),
+                ("new-sent", 10, OutboxStatus.SENT),
+                ("old-queued", 100, OutboxStatus.QUEUED),
+                ("old-failed", 95, OutboxStatus.FAILED),
+            ):
+                row = await outbox.enqueue(
+                    s, who, {"text": key}, key=key, now=now - timedelta(days=age)
+                )
+                assert row is not None
+                row.status = status
+                s.add(row)
+        async with transaction(sessions) as s:
+            removed = await personal_data.purge_outbox(s, before=now - timedelta(days=90))
+        async with sessions() as s:
+            left = sorted(o.idempotency_key for o in (await s.exec(select(Outbox))).all())
+    finally:
+        await engine.dispose()
+    assert removed == 2 and left == ["new-sent", "old-queued"]

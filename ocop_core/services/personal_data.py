@@ -14,6 +14,7 @@ import json
 import logging
 import zipfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from ocop_core.models import (
     DossierEvent,
     InboxItem,
     Outbox,
+    OutboxStatus,
     Producer,
     ServedFile,
 )
@@ -266,6 +268,18 @@ async def _forget_account(
     account.status = AccountStatus.STOPPED
     account.last_interaction_at = None
     s.add(account)
+
+
+async def purge_outbox(s: AsyncSession, *, before: datetime) -> int:
+    """Retention: delete delivered (or given up) outbox messages created before ``before``.
+    Queued ones stay: they are still to be sent."""
+    result = await s.exec(
+        delete(Outbox).where(
+            col(Outbox.status).in_([OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.STOPPED]),
+            col(Outbox.created_at) < before,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def remove_files(paths: list[Path]) -> int:
