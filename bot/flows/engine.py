@@ -140,7 +140,7 @@ def token_for(version: int) -> str:
 def match_choice(text: str, offered: list[list[str]]) -> str | None:
     """A typed answer as a choice: its number, its label, or its label without accents."""
     raw = text.strip().rstrip(".)")
-    if raw.isdigit():
+    if raw.isdecimal():
         index = int(raw) - 1
         return offered[index][0] if 0 <= index < len(offered) else None
     folded = fold(text)

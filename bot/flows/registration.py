@@ -197,7 +197,7 @@ async def got_set(fc: FlowContext, answer: Answer) -> str:
 
 async def got_workers(fc: FlowContext, answer: Answer) -> str:
     text = answer.require_text(10).replace(".", "").replace(",", "")
-    if not text.isdigit() or int(text) > 100_000:
+    if not text.isdecimal() or int(text) > 100_000:
         raise Reask(N_("reg.reask.workers"))
     _reg(fc)["workers"] = int(text)
     return _then(fc, "idea_origin")

@@ -342,7 +342,7 @@ def _resolve_index(inc: Incoming, offered: list[list[str]], token: str | None) -
     if inc.kind != Kind.CHOICE or not (inc.choice or "").startswith("#"):
         return inc
     raw = (inc.choice or "")[1:]
-    if inc.token == token and raw.isdigit() and 0 <= int(raw) < len(offered):
+    if inc.token == token and raw.isdecimal() and 0 <= int(raw) < len(offered):
         return replace(inc, choice=offered[int(raw)][0])
     return replace(inc, choice="#stale")
 

@@ -276,7 +276,7 @@ class TelegramChannel:
             user_id=str(query.from_user.id),
             chat_id=str(chat_id),
             kind=Kind.CHOICE,
-            choice=f"#{index}" if index.isdigit() else "#stale",
+            choice=f"#{index}" if index.isdecimal() else "#stale",
             token=token,
             display_name=query.from_user.full_name,
             locale_hint=query.from_user.language_code,
