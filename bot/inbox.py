@@ -250,7 +250,13 @@ class Inbox:
                 col(InboxItem.status) == InboxStatus.PENDING,
                 col(InboxItem.worker) == WORKER_ID,
             )
-            .values(status=status, replies=None, payload={}, done_at=_now())
+            .values(
+                status=status,
+                replies=None,
+                payload={},
+                chat_key="" if status == InboxStatus.DONE else col(InboxItem.chat_key),
+                done_at=_now(),
+            )
         )
         if int(result.rowcount or 0) != len(ids):  # type: ignore[attr-defined]
             raise LostLease(f"inbox rows {ids} were taken by another process")
@@ -271,7 +277,8 @@ class Inbox:
                 .values(
                     status=InboxStatus.DONE,
                     replies=None,
-                    payload={},  # what the person wrote is not kept once handled
+                    payload={},  # what the person wrote, and who, is not kept once handled
+                    chat_key="",
                     done_at=_now(),
                     lease_until=None,
                 )
@@ -300,7 +307,7 @@ class Inbox:
                     col(InboxItem.chat_key) == chat_key,
                     col(InboxItem.status) == InboxStatus.SKIPPED,
                 )
-                .values(status=InboxStatus.DONE, payload={}, done_at=_now())
+                .values(status=InboxStatus.DONE, payload={}, chat_key="", done_at=_now())
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

@@ -84,7 +84,7 @@ async def search_communes(
     words = [w for w in fold(query).split() if w not in {"xa", "phuong", "dac", "khu"}]
     stmt = select(Commune).where(Commune.province_code == province, col(Commune.legacy).is_(False))
     for word in words:
-        stmt = stmt.where(col(Commune.name_ascii).contains(word))
+        stmt = stmt.where(col(Commune.name_ascii).contains(word, autoescape=True))  # "%", "_"
     rows = (await session.exec(stmt.order_by(Commune.name).limit(limit * 4))).all()
     # Whole-word matches first: "tam duong" should put "Xã Tam Đường" before "Tam Đường Mới".
     rows = sorted(rows, key=lambda c: (not c.name_ascii.endswith(" ".join(words)), c.name))

@@ -336,3 +336,16 @@ class FailedAttempt(SQLModel, table=True):
     kind: str = Field(max_length=16)
     account_id: int = Field(foreign_key="account.id", index=True)
     at: datetime = Field(default_factory=utc_now)
+
+
+class DataAccess(SQLModel, table=True):
+    """An officer saw a producer's personal data (the dossier card, a document): Decree
+    13/2023 asks that such access be traceable. Kept apart from the dossier's own events."""
+
+    __table_args__ = (Index("ix_dataaccess_dossier_at", "dossier_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    officer_id: int | None = Field(default=None, foreign_key="account.id")
+    dossier_id: int = Field(foreign_key="dossier.id")
+    what: str = Field(max_length=64)  # "card", "document:<requirement>"
+    at: datetime = Field(default_factory=utc_now)

@@ -234,3 +234,28 @@ async def test_outbox_retention_forgets_delivered_texts(sqlite_url: str, tmp_pat
     finally:
         await engine.dispose()
     assert removed == 2 and left == ["new-sent", "old-queued"]
+
+
+async def test_officer_access_to_personal_data_is_recorded(sqlite_url: str, tmp_path: Path) -> None:
+    from ocop_core.models import DataAccess
+    from ocop_core.services import review
+
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
+    ctx = CoreContext(
+        clock=FixedClock(vn_time(2026, 9, 1, 9, 0)), plans=PlanRegistry(), data_dir=tmp_path
+    )
+    try:
+        seeded = await submitted_dossier(sessions, ctx, user="p-1", product="Mật ong")
+        officer = await officer_actor(sessions, ctx, Role.COMMUNE, BINH_LU)
+        async with transaction(sessions) as s:
+            await review.card(s, ctx, officer, seeded.dossier_id)
+            await review.export_document(s, ctx, officer, seeded.dossier_id, "mau01_registration")
+        async with sessions() as s:
+            rows = (await s.exec(select(DataAccess))).all()
+    finally:
+        await engine.dispose()
+    assert [(r.officer_id, r.dossier_id, r.what) for r in rows] == [
+        (officer.account_id, seeded.dossier_id, "card"),
+        (officer.account_id, seeded.dossier_id, "document:mau01_registration"),
+    ]

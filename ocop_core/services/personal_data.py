@@ -22,6 +22,7 @@ from sqlalchemy import delete, event, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from ocop_core.authz import Actor
 from ocop_core.errors import ValidationError
 from ocop_core.i18n import N_, translate
 from ocop_core.lifecycle import TERMINAL
@@ -30,6 +31,7 @@ from ocop_core.models import (
     AccountCommune,
     AccountStatus,
     ConversationState,
+    DataAccess,
     Document,
     Dossier,
     DossierEvent,
@@ -189,6 +191,7 @@ async def erase(s: AsyncSession, ctx: CoreContext, account: Account) -> Erasure:
         result.files += await _drop_documents(s, ctx, dossier, result)
         if dossier.submitted_at is None:
             await s.exec(delete(DossierEvent).where(col(DossierEvent.dossier_id) == dossier.id))
+            await s.exec(delete(DataAccess).where(col(DataAccess.dossier_id) == dossier.id))
             await s.delete(dossier)
             result.deleted_dossiers += 1
         else:
@@ -268,6 +271,21 @@ async def _forget_account(
     account.status = AccountStatus.STOPPED
     account.last_interaction_at = None
     s.add(account)
+
+
+async def record_access(
+    s: AsyncSession, ctx: CoreContext, actor: Actor, dossier: Dossier, what: str
+) -> None:
+    """An officer looked at a producer's personal data: one DataAccess row."""
+    if actor.is_officer:
+        s.add(
+            DataAccess(
+                officer_id=actor.account_id,
+                dossier_id=dossier.id or 0,
+                what=what[:64],
+                at=ctx.clock.now(),
+            )
+        )
 
 
 async def purge_outbox(s: AsyncSession, *, before: datetime) -> int:

@@ -69,9 +69,23 @@ def upgrade() -> None:
     )
     op.create_index("ix_failedattempt_kind_at", "failedattempt", ["kind", "at"])
     op.create_index("ix_failedattempt_account_id", "failedattempt", ["account_id"])
+    op.create_table(
+        "dataaccess",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("officer_id", sa.Integer(), nullable=True),
+        sa.Column("dossier_id", sa.Integer(), nullable=False),
+        sa.Column("what", _str(length=64), nullable=False),
+        sa.Column("at", _utc(), nullable=False),
+        sa.ForeignKeyConstraint(["officer_id"], ["account.id"]),
+        sa.ForeignKeyConstraint(["dossier_id"], ["dossier.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_dataaccess_dossier_at", "dataaccess", ["dossier_id", "at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_dataaccess_dossier_at", table_name="dataaccess")
+    op.drop_table("dataaccess")
     op.drop_index("ix_failedattempt_account_id", table_name="failedattempt")
     op.drop_index("ix_failedattempt_kind_at", table_name="failedattempt")
     op.drop_table("failedattempt")
