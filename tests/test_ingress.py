@@ -129,6 +129,26 @@ async def test_replayed_update_id_is_answered_once(
     assert len(eve.inbox) == 1
 
 
+async def test_webhook_without_a_configured_secret_derives_one(
+    telegram: FakeTelegramServer, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = bot_env(telegram, OCOP_PUBLIC_URL=f"http://127.0.0.1:{port}", OCOP_WEB_PORT=str(port))
+    bot = BotProcess(tmp_path / "var", env)
+    await bot.start()
+    try:
+        dan = telegram.person(first_name="Dan", language_code="vi")
+        await dan.send_text("/start")
+        await dan.wait_for_messages(1, timeout=20)
+        assert "Chọn ngôn ngữ" in (dan.last_text() or "")
+        assert telegram.webhook_secret  # registered with a secret, and updates pass it
+        assert all(d.status == 200 for d in telegram.webhook_deliveries)
+    finally:
+        await bot.stop()
+    assert "secret derived from the token" in bot.log
+    assert telegram.webhook_secret not in bot.log
+
+
 async def test_graceful_stop_during_an_album_processes_it(
     telegram: FakeTelegramServer, tmp_path: Path
 ) -> None:
