@@ -21,6 +21,7 @@ from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
 from bot.scheduler import ReminderScheduler
 from bot.settings import Settings
+from bot.web import Desk
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
 from ocop_core.db import make_engine, session_factory, transaction, upgrade
@@ -102,6 +103,8 @@ async def serve(settings: Settings) -> None:
         for line in channel_report(settings):
             print(line, flush=True)
         web_app = build_web_app()
+        secure = not (settings.public_url or "").startswith("http://")
+        Desk(app.sessions, app.ctx, secure_cookie=secure).add_routes(web_app)
         conversations = Conversations(app.sessions, app.ctx, build_flows())
         channels: list[Any] = []
         if settings.telegram_token:
@@ -129,6 +132,7 @@ async def serve(settings: Settings) -> None:
             f"{app.engine.url.get_backend_name()})",
             flush=True,
         )
+        app.ctx.web_url = settings.public_url or f"http://{settings.web_host}:{port}"
         if zalo is not None:  # links point here when there is no public URL
             zalo.set_local_url(f"http://{settings.web_host}:{port}")
         for channel in channels:

@@ -1,0 +1,278 @@
+"""The officers' web desk over real HTTP: sign-in links (once, 10 minutes), sessions (cookie
+flags, sign-out, forged cookies), CSRF on forms, scope by the core (another commune's dossier,
+document or rows: refused without detail), hostile filters, and the /web chat command."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.flows import build_flows
+from bot.flows.router import Conversations
+from bot.flows.types import Capabilities, Incoming, Kind
+from ocop_core.clock import FixedClock
+from ocop_core.db import make_engine, session_factory
+from ocop_core.lifecycle import Action
+from ocop_core.plans import PlanRegistry
+from ocop_core.services import desk
+from ocop_core.services.context import CoreContext
+from tests.conftest import vn_time
+from tests.desk_helpers import World, build_world, cookie_of, serve_desk, sign_in_token
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "bot" / "web" / "templates"
+
+
+@dataclass
+class Site:
+    base: str
+    sessions: object
+    ctx: CoreContext
+    clock: FixedClock
+    world: World
+    runner: web.AppRunner
+
+    async def token(self, account_id: int) -> str:
+        return await sign_in_token(self.sessions, self.ctx, account_id)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
+    clock = FixedClock(vn_time(2026, 6, 10, 9, 0))
+    ctx = CoreContext(clock=clock, plans=PlanRegistry(), data_dir=tmp_path / "d")
+    world = await build_world(sessions, ctx)
+    runner, base = await serve_desk(sessions, ctx)
+    try:
+        yield Site(base, sessions, ctx, clock, world, runner)
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
+
+
+class Visitor:
+    """An HTTP client that keeps the desk cookie by hand (it is Secure: aiohttp's jar would
+    not send it over plain http, a browser on localhost does)."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str) -> None:
+        self.http, self.base, self.cookie = http, base, ""
+
+    def _headers(self) -> dict[str, str]:
+        return {"Cookie": f"ocop_desk={self.cookie}"} if self.cookie else {}
+
+    async def get(self, path: str) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.http.get(
+            self.base + path, headers=self._headers(), allow_redirects=False
+        ) as r:
+            return r.status, await r.text(errors="replace"), r
+
+    async def post(self, path: str, data: object) -> tuple[int, str, aiohttp.ClientResponse]:
+        async with self.http.post(
+            self.base + path, data=data, headers=self._headers(), allow_redirects=False
+        ) as r:
+            return r.status, await r.text(errors="replace"), r
+
+    async def sign_in(self, token: str) -> None:
+        status, _, resp = await self.post(f"/desk/signin/{token}", {})
+        assert status == 303, status
+        self.cookie = cookie_of(resp.headers)
+
+    async def csrf(self) -> str:
+        _, page, _ = await self.get("/desk/")
+        found = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert found
+        return found.group(1)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        yield session
+
+
+async def test_sign_in_link_works_once_and_sets_a_strict_cookie(
+    site: Site, http: aiohttp.ClientSession
+) -> None:
+    v = Visitor(http, site.base)
+    token = await site.token(site.world.commune_officer)
+    # Opening the link (or a chat app's preview of it) only asks: it does not use it up.
+    for _ in range(2):
+        status, page, resp = await v.get(f"/desk/signin/{token}")
+        assert status == 200 and "Đăng nhập với tên Cán bộ Bình Lư?" in page
+        assert resp.headers["Referrer-Policy"] == "no-referrer"
+    status, _, resp = await v.post(f"/desk/signin/{token}", {})
+    assert status == 303 and resp.headers["Location"] == "/desk/"
+    raw = next(c for c in resp.headers.getall("Set-Cookie") if c.startswith("ocop_desk="))
+    flags = {p.strip().lower() for p in raw.split(";")[1:]}
+    assert {"httponly", "secure", "samesite=strict", "path=/desk", "max-age=28800"} <= flags
+    v.cookie = cookie_of(resp.headers)
+    status, page, _ = await v.get("/desk/")
+    assert status == 200 and 'id="funnel"' in page and 'id="by-commune"' in page
+    # Used: refused, on the page and on the post, and no second session comes of it.
+    other = Visitor(http, site.base)
+    status, page, _ = await other.get(f"/desk/signin/{token}")
+    assert status == 410 and "đã được dùng" in page
+    status, _, resp = await other.post(f"/desk/signin/{token}", {})
+    assert status == 410 and "Set-Cookie" not in resp.headers
+
+
+async def test_expired_tampered_and_forged_are_refused(
+    site: Site, http: aiohttp.ClientSession
+) -> None:
+    v = Visitor(http, site.base)
+    token = await site.token(site.world.commune_officer)
+    site.clock.advance(timedelta(minutes=10, seconds=1))
+    status, page, _ = await v.post(f"/desk/signin/{token}", {})
+    assert status == 410 and "hết hạn" in page
+    fresh = await site.token(site.world.commune_officer)
+    tampered = fresh[:-1] + ("A" if fresh[-1] != "A" else "B")
+    for bad in (tampered, "x" * 300, "<script>"):
+        status, page, _ = await v.post(f"/desk/signin/{bad}", {})
+        assert status in (403, 404) and "Set-Cookie" not in page
+    v.cookie = "forged-" + "a" * 40
+    status, page, _ = await v.get("/desk/dossiers")
+    assert status == 401 and "/web" in page
+    # Sessions last 8 hours.
+    await v.sign_in(fresh)
+    assert (await v.get("/desk/"))[0] == 200
+    site.clock.advance(timedelta(hours=8, seconds=1))
+    assert (await v.get("/desk/"))[0] == 401
+
+
+async def test_sign_out_needs_the_form_token_and_ends_the_session(
+    site: Site, http: aiohttp.ClientSession
+) -> None:
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(site.world.commune_officer))
+    csrf = await v.csrf()
+    status, page, _ = await v.post("/desk/signout", {"csrf": "wrong"})
+    assert status == 403 and "Biểu mẫu" in page
+    assert (await v.get("/desk/"))[0] == 200  # still signed in
+    status, page, resp = await v.post("/desk/signout", {"csrf": csrf})
+    assert status == 200 and "Đã đăng xuất" in page
+    assert any(
+        c.startswith("ocop_desk=;") or 'ocop_desk=""' in c
+        for c in resp.headers.getall("Set-Cookie")
+    )
+    status, _, _ = await v.get("/desk/")  # the old cookie, replayed
+    assert status == 401
+
+
+async def test_another_communes_dossier_document_and_rows_are_out_of_reach(
+    site: Site, http: aiohttp.ClientSession
+) -> None:
+    w = site.world
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(w.commune_officer))
+    status, page, _ = await v.get(f"/desk/dossiers/{w.theirs}")
+    assert status == 403 and "Măng khô" not in page and "Tân Phong" not in page
+    forbidden_missing = (await v.get("/desk/dossiers/999999"))[1]
+    main = lambda html: html[html.index("<main>") :]  # noqa: E731
+    assert main(forbidden_missing) == main(page)  # "not yours" and "none" read the same
+    status, page, _ = await v.get(f"/desk/dossiers/{w.mine[0]}")
+    assert status == 200 and "Mật ong bạc hà" in page
+    doc_ids = [int(x) for x in re.findall(r'href="/desk/documents/(\d+)"', page)]
+    assert doc_ids
+    async with http.get(
+        f"{site.base}/desk/documents/{doc_ids[0]}", headers={"Cookie": f"ocop_desk={v.cookie}"}
+    ) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
+    # The other commune's officer can open neither that page nor that document.
+    o = Visitor(http, site.base)
+    await o.sign_in(await site.token(w.other_officer))
+    status, page, _ = await o.get(f"/desk/dossiers/{w.mine[0]}")
+    assert status == 403 and "Not allowed" in page and "Mật ong" not in page
+    status, page, _ = await o.get(f"/desk/documents/{doc_ids[0]}")
+    assert status == 403 and "jpeg" not in page.lower()
+    status, page, _ = await o.get(f"/desk/dossiers/{w.mine[0]}/mau03.pdf")
+    assert status == 403
+    # Lists and exports hold only their own rows.
+    status, page, _ = await o.get("/desk/dossiers")
+    assert "Măng khô Tân Phong" in page and "Mật ong" not in page
+    status, _, _ = await o.get("/desk/dossiers.xlsx")
+    assert status == 200
+    # No desk for a producer, and no page without a session.
+    anon = Visitor(http, site.base)
+    for path in (
+        "/desk/",
+        "/desk/dossiers",
+        "/desk/dossiers.xlsx",
+        f"/desk/documents/{doc_ids[0]}",
+    ):
+        assert (await anon.get(path))[0] == 401
+
+
+async def test_hostile_filters_are_harmless(site: Site, http: aiohttp.ClientSession) -> None:
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(site.world.province_officer))
+    for q in ("'; DROP TABLE dossier; --", "<script>alert(1)</script>", "%", "_", "\\"):
+        status, page, _ = await v.get("/desk/dossiers?" + urlencode({"q": q}))
+        assert status == 200, q
+        assert "<script>alert" not in page
+        assert "0 hồ sơ" in page
+    junk = {"stage": "<b>", "commune": "1 OR 1=1", "year": "x", "sort": "evil", "page": "-3"}
+    status, page, _ = await v.get("/desk/dossiers?" + urlencode(junk))
+    assert status == 200 and "4 hồ sơ" in page
+    # Accent-free search over product and producer, and by receipt code.
+    assert "1 hồ sơ" in (await v.get("/desk/dossiers?q=mat+ong+bac"))[1]
+    assert "1 hồ sơ" in (await v.get("/desk/dossiers?q=HTX+CHE+SHAN"))[1]
+    status, page, _ = await v.get("/desk/dossiers?overdue=1")
+    assert "1 hồ sơ" in page and "Mật ong bạc hà" in page
+
+
+async def test_filters_sort_and_pages(site: Site, http: aiohttp.ClientSession) -> None:
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(site.world.province_officer))
+    status, page, _ = await v.get("/desk/dossiers?stage=certified")
+    assert status == 200 and "1 hồ sơ" in page and "Chè Shan tuyết" in page
+    status, page, _ = await v.get("/desk/dossiers?commune=03408")
+    assert "1 hồ sơ" in page and "Măng khô" in page
+    status, page, _ = await v.get("/desk/dossiers?sort=-due")
+    assert status == 200
+    status, page, _ = await v.get("/desk/certificates")
+    assert "123/QĐ-UBND" in page and "01/06/2029" in page
+
+
+async def test_web_command_gives_officers_a_link_and_producers_none(site: Site) -> None:
+    conv = Conversations(site.sessions, site.ctx, build_flows())  # type: ignore[arg-type]
+    caps = Capabilities()
+
+    def web_cmd(user: str) -> Incoming:
+        return Incoming("telegram", user, user, Kind.COMMAND, command="web")
+
+    result = await conv.handle(web_cmd("Cán bộ Bình Lư"), caps)
+    text = result.replies[0].text
+    assert "dùng một lần, hết hạn sau 10 phút" in text
+    url = re.search(r"(http://\S+)", text)
+    assert url and url.group(1).startswith(f"{site.base}/desk/signin/")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        v = Visitor(http, site.base)
+        await v.sign_in(url.group(1).rsplit("/", 1)[1])
+        assert (await v.get("/desk/"))[0] == 200
+    result = await conv.handle(web_cmd("p-honey"), caps)
+    assert "chỉ dành cho cán bộ" in result.replies[0].text
+    assert "/desk/signin/" not in result.replies[0].text
+
+
+def test_every_template_text_is_in_both_catalogs() -> None:
+    from ocop_core.i18n import catalog
+
+    keys = set()
+    for path in TEMPLATES.glob("*.html"):
+        keys |= set(re.findall(r"t\('([a-z0-9_.-]+)'", path.read_text()))
+    keys = {k for k in keys if not k.endswith(".")}  # prefixes of keys built from data:
+    assert len(keys) > 50
+    keys |= {f"desk.action.{a.value}" for a in Action} | {"desk.action.import"}
+    keys |= {f"desk.sort.{s}" for s in desk.SORTS} | {f"desk.funnel.{f}" for f in desk.FUNNEL}
+    keys |= {f"desk.cert.{s}" for s in ("valid", "window_open", "window_closed", "expired")}
+    for locale in ("vi", "en"):
+        missing = sorted(k for k in keys if k not in catalog(locale))
+        assert not missing, (locale, missing)
