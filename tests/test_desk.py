@@ -22,10 +22,12 @@ from ocop_core.clock import FixedClock
 from ocop_core.db import make_engine, session_factory
 from ocop_core.lifecycle import Action
 from ocop_core.plans import PlanRegistry
-from ocop_core.services import desk
+from ocop_core.services import desk, dossiers
 from ocop_core.services.context import CoreContext
-from tests.conftest import vn_time
+from ocop_core.services.desk import DossierFilter
+from tests.conftest import Core, vn_time
 from tests.desk_helpers import World, build_world, cookie_of, serve_desk, sign_in_token
+from tests.factories import BINH_LU, registration
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "bot" / "web" / "templates"
 
@@ -276,3 +278,22 @@ def test_every_template_text_is_in_both_catalogs() -> None:
     for locale in ("vi", "en"):
         missing = sorted(k for k in keys if k not in catalog(locale))
         assert not missing, (locale, missing)
+
+
+async def test_search_is_accent_free_on_both_databases(core: Core) -> None:
+    _, producer = await core.person("p1")
+    async with core.session() as s:  # type: ignore[attr-defined]
+        for name in ("Mật ong bạc hà", "Đường phèn Đồng Nai", "Chè Shan tuyết"):
+            await dossiers.register_dossier(s, core.ctx, producer, registration(name=name))
+    _, officer = await core.person("xa", "commune", commune=BINH_LU)
+
+    async def found(q: str) -> list[str]:
+        async with core.session() as s:  # type: ignore[attr-defined]
+            page = await desk.list_dossiers(s, core.ctx, officer, DossierFilter(q=q))
+        return sorted(r.product_name for r in page.rows)
+
+    assert await found("mat ong") == ["Mật ong bạc hà"]
+    assert await found("DUONG PHEN") == ["Đường phèn Đồng Nai"]
+    assert await found("Shan Tuyết") == ["Chè Shan tuyết"]
+    assert len(await found("htx ong mat")) == 3  # the producer's name
+    assert await found("100%") == []

@@ -286,17 +286,22 @@ class Places:
         return self._old(address, province)
 
     def _old(self, address: str, province: str) -> Commune:
+        """A pre-2025 address: the commune's old name, narrowed by the old district and
+        province written after it ("xã Nhân Thịnh, huyện Lý Nhân, tỉnh Hà Nam")."""
         from ocop_core.legacy_units import find_old_places
 
-        query = (
-            address
-            if not province or fold(province) in fold(address)
-            else (f"{address}, {province}")
-        )
-        hits = [m for m in find_old_places(query, limit=5) if m.level == "commune"]
-        best = [m for m in hits if m.score >= 90]
-        targets = {code for m in best[:1] for code in m.new_commune_codes}
-        if len(best) > 1 and best[0].score == best[1].score:
+        first, *rest = [p.strip() for p in address.split(",") if p.strip()]
+        context = {_bare_unit(p) for p in [*rest, province] if p}
+        hits = [m for m in find_old_places(first, limit=50) if m.level == "commune"]
+        if context:
+            hits = [
+                m
+                for m in hits
+                if {_bare_unit(m.old_province_name), _bare_unit(m.old_district_name or "")}
+                & context
+            ]
+        targets = {code for m in hits for code in m.new_commune_codes}
+        if len(hits) > 1 and len(targets) > 1:
             raise _Bad(N_("desk.import.ambiguous_place"), place=address[:80])
         if len(targets) != 1:
             key = N_("desk.import.split_place") if targets else N_("desk.import.unknown_place")
@@ -305,6 +310,15 @@ class Places:
         if found is None:
             raise _Bad(N_("desk.import.unknown_place"), place=address[:80])
         return found
+
+
+def _bare_unit(name: str) -> str:
+    """A unit's name without its kind: "huyện Lý Nhân" → "ly nhan", "Tỉnh Hà Nam" → "ha nam"."""
+    folded = fold(name).strip()
+    for prefix in ("thanh pho ", "tinh ", "huyen ", "quan ", "thi xa ", "tp. ", "tp "):
+        if folded.startswith(prefix):
+            return folded[len(prefix) :].strip()
+    return folded
 
 
 def _bare(name: str) -> str:
