@@ -297,3 +297,39 @@ async def test_search_is_accent_free_on_both_databases(core: Core) -> None:
     assert await found("Shan Tuyết") == ["Chè Shan tuyết"]
     assert len(await found("htx ong mat")) == 3  # the producer's name
     assert await found("100%") == []
+
+
+async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.ClientSession) -> None:
+    from tests.test_desk_excel import product, sheet
+
+    o = Visitor(http, site.base)
+    await o.sign_in(await site.token(site.world.commune_officer))
+    assert (await o.get("/desk/import"))[0] == 403
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(site.world.province_officer))
+    status, page, _ = await v.get("/desk/import")
+    assert status == 200 and 'type="file"' in page
+    csrf = await v.csrf()
+
+    def form(data: bytes, *, dry: bool, token: str = csrf) -> aiohttp.FormData:
+        f = aiohttp.FormData()
+        f.add_field("csrf", token)
+        if dry:
+            f.add_field("dry_run", "1")
+        f.add_field("file", data, filename="ds.xlsx")
+        return f
+
+    good = sheet([product(1, number="77/QĐ-UBND"), product(2, number="78/QĐ-UBND")])
+    status, page, _ = await v.post("/desk/import", form(good, dry=True, token="forged"))
+    assert status == 403
+    status, page, _ = await v.post("/desk/import", form(good, dry=True))
+    assert status == 200 and "sẽ tạo 2 sản phẩm" in page
+    status, page, _ = await v.post("/desk/import", form(b"PK\x03\x04junk", dry=False))
+    assert status == 422 and "không phải bảng tính" in page
+    bad = sheet([product(1, number="79/QĐ-UBND"), product(2, issued="31/12/2030")])
+    status, page, _ = await v.post("/desk/import", form(bad, dry=False))
+    assert status == 422 and "Dòng 3" in page and "chưa lưu gì" in page
+    assert "79/QĐ-UBND" not in (await v.get("/desk/certificates"))[1]
+    status, page, _ = await v.post("/desk/import", form(good, dry=False))
+    assert status == 200 and "Đã nhập 2 sản phẩm" in page
+    assert "77/QĐ-UBND" in (await v.get("/desk/certificates"))[1]
