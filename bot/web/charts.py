@@ -7,9 +7,9 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH = 600
-ROW = 46
-BAR = 18
+WIDTH = 360
+ROW = 42
+BAR = 16
 
 
 def _frame(chart_id: str, title: str, rows: int, body: list[str]) -> Markup:
@@ -43,12 +43,12 @@ def bars(title: str, items: list[tuple[str, int]], chart_id: str = "by-commune")
     top = max((n for _, n in items), default=0) or 1
     body = []
     for i, (label, n) in enumerate(items):
-        w = max(2.0, (WIDTH - 90) * n / top)
+        w = max(2.0, (WIDTH - 60) * n / top)
         y = i * ROW
         body.append(
             f'<text class="lbl" x="0" y="{y + 14}">{escape(label)}</text>'
             f'<rect class="bar" x="0" y="{y + 20}" width="{w:.1f}" height="{BAR}" rx="3">'
             f"<title>{escape(label)}: {n:,}</title></rect>"
-            f'<text class="num" x="{w + 6:.1f}" y="{y + 34}">{n:,}</text>'
+            f'<text class="num" x="{w + 6:.1f}" y="{y + 32}">{n:,}</text>'
         )
     return _frame(chart_id, title, len(items), body)
