@@ -22,12 +22,13 @@ from ocop_core.clock import FixedClock
 from ocop_core.db import make_engine, session_factory
 from ocop_core.lifecycle import Action
 from ocop_core.plans import PlanRegistry
+from ocop_core.rules import requirements_for
 from ocop_core.services import desk, dossiers
 from ocop_core.services.context import CoreContext
 from ocop_core.services.desk import DossierFilter
 from tests.conftest import Core, vn_time
 from tests.desk_helpers import World, build_world, cookie_of, serve_desk, sign_in_token
-from tests.factories import BINH_LU, registration
+from tests.factories import BINH_LU, attach_all, registration
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "bot" / "web" / "templates"
 
@@ -333,3 +334,21 @@ async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.Client
     status, page, _ = await v.post("/desk/import", form(good, dry=False))
     assert status == 200 and "Đã nhập 2 sản phẩm" in page
     assert "77/QĐ-UBND" in (await v.get("/desk/certificates"))[1]
+
+
+async def test_knockout_filter_and_funnel_count_documents(core: Core) -> None:
+    knockout = next(r.code for r in requirements_for(4, "new") if r.kind == "knockout")
+    _, producer = await core.person("p1")
+    async with core.session() as s:  # type: ignore[attr-defined]
+        full = await dossiers.register_dossier(s, core.ctx, producer, registration(name="Đủ"))
+        await attach_all(s, core, producer, full)
+        short = await dossiers.register_dossier(s, core.ctx, producer, registration(name="Thiếu"))
+        await attach_all(s, core, producer, short, skip=frozenset({knockout}))
+        await dossiers.register_dossier(s, core.ctx, producer, registration(name="Mới"))
+    _, officer = await core.person("xa", "commune", commune=BINH_LU)
+    async with core.session() as s:  # type: ignore[attr-defined]
+        page = await desk.list_dossiers(s, core.ctx, officer, DossierFilter(missing_knockout=True))
+        ov = await desk.overview(s, core.ctx, officer)
+    assert sorted(r.product_name for r in page.rows) == ["Mới", "Thiếu"]
+    assert dict(ov.funnel)["registered"] == 3 and dict(ov.funnel)["documents_complete"] == 1
+    assert ov.by_commune == [(BINH_LU, "Xã Bình Lư", 3)]

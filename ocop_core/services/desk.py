@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, tuple_
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, tuple_
 from sqlalchemy.orm import Session
-from sqlmodel import col, exists, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ocop_core import receipts
@@ -160,60 +160,88 @@ class Page:
 # -- accent-free search in SQL ---------------------------------------------------------------
 
 
-def _fold_table() -> tuple[str, str]:
-    """Every accented Latin letter and its plain lower-case base, for PostgreSQL's translate()."""
-    src, dst = [], []
-    for cp in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
+def _letter_classes() -> dict[str, str]:
+    """For each plain letter, a regex class of every letter that folds to it ("a" → [aáàả…Á…])."""
+    classes: dict[str, set[str]] = defaultdict(set)
+    for cp in [*range(0x41, 0x5B), *range(0x61, 0x7B), *range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
         ch = chr(cp)
         base = fold(ch)
-        if len(base) == 1 and base.isascii() and base.isalpha() and base != ch:
-            src.append(ch)
-            dst.append(base)
-    return "".join(src), "".join(dst)
+        if len(base) == 1 and base.isascii() and base.isalpha():
+            classes[base].add(ch)
+    return {base: "[" + "".join(sorted(chars)) + "]" for base, chars in classes.items()}
 
 
-_FOLD_SRC, _FOLD_DST = _fold_table()
+_CLASSES = _letter_classes()
+# The same folding as a str.translate table: SQLite calls it once per row, so it must be cheap.
+_FOLD_TABLE = {ord(ch): base for base, cls in _CLASSES.items() for ch in cls[1:-1]}
+
+
+def accent_free_pattern(words: str) -> str:
+    """A PostgreSQL regular expression matching ``words`` (folded) in any accents or case."""
+    out = []
+    for ch in words:
+        if ch in _CLASSES:
+            out.append(_CLASSES[ch])
+        elif ch.isdigit() or ch == " ":
+            out.append(ch)
+        else:
+            out.append("\\" + ch)  # a literal punctuation mark, never an operator
+    return "".join(out)
 
 
 def _register_fold(sync_session: Session) -> None:
     """SQLite has no accent folding: lend it ours (cheap; per connection, idempotent)."""
     dbapi = sync_session.connection().connection.dbapi_connection
-    dbapi.create_function("ocop_fold", 1, lambda v: fold(v) if v else "", deterministic=True)  # type: ignore[union-attr]
+    dbapi.create_function(
+        "ocop_fold", 1, lambda v: v.translate(_FOLD_TABLE) if v else "", deterministic=True
+    )  # type: ignore[union-attr]
 
 
-async def _folded(s: AsyncSession, column: Any) -> Any:
+async def _matches(s: AsyncSession, column: Any, words: str) -> ColumnElement[bool]:
+    """``column`` contains ``words`` ignoring accents and case, on either database."""
     if s.bind is not None and s.bind.dialect.name == "sqlite":
         await s.run_sync(_register_fold)
-        return func.ocop_fold(column)
-    return func.lower(func.translate(column, _FOLD_SRC, _FOLD_DST))
+        return func.ocop_fold(column).contains(words, autoescape=True)
+    return column.op("~")(accent_free_pattern(words))
 
 
 # -- filters ---------------------------------------------------------------------------------
 
 
-def lacks(kinds: frozenset[str]) -> ColumnElement[bool]:
-    """Dossiers missing at least one current document of the given requirement kinds."""
+def requirement_groups(kinds: frozenset[str]) -> dict[tuple[str, ...], list[tuple[int, str]]]:
+    """(criteria set, attempt) pairs grouped by the document codes of ``kinds`` they need."""
     by_codes: dict[tuple[str, ...], list[tuple[int, str]]] = defaultdict(list)
     for cs in taxonomy().sets:
         for attempt in Attempt:
             codes = tuple(
-                r.code for r in requirements_for(cs.code, attempt.value) if r.kind in kinds
+                sorted(r.code for r in requirements_for(cs.code, attempt.value) if r.kind in kinds)
             )
             if codes:
                 by_codes[codes].append((cs.code, attempt.value))
-    terms = []
-    for codes, pairs in by_codes.items():
-        missing = or_(
-            *[
-                ~exists().where(
-                    Document.dossier_id == Dossier.id,
-                    Document.requirement == code,
-                    col(Document.replaced).is_(False),
-                )
-                for code in codes
-            ]
+    return by_codes
+
+
+def _present(codes: tuple[str, ...]) -> Any:
+    """How many of ``codes`` the dossier has a current document for (a correlated count that
+    walks the (dossier_id, requirement) index)."""
+    return (
+        select(func.count(func.distinct(Document.requirement)))
+        .where(
+            Document.dossier_id == Dossier.id,
+            col(Document.requirement).in_(codes),
+            col(Document.replaced).is_(False),
         )
-        terms.append(and_(tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), missing))
+        .correlate(Dossier)
+        .scalar_subquery()
+    )
+
+
+def lacks(kinds: frozenset[str]) -> ColumnElement[bool]:
+    """Dossiers missing at least one current document of the given requirement kinds."""
+    terms = [
+        and_(tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), _present(codes) < len(codes))
+        for codes, pairs in requirement_groups(kinds).items()
+    ]
     return or_(*terms) if terms else false()
 
 
@@ -244,8 +272,8 @@ async def _conditions(
         code = receipts.normalise(f.q)
         words = fold(f.q)
         text = or_(
-            (await _folded(s, Dossier.product_name)).contains(words, autoescape=True),
-            (await _folded(s, Producer.name)).contains(words, autoescape=True),
+            await _matches(s, col(Dossier.product_name), words),
+            await _matches(s, col(Producer.name), words),
         )
         where.append(or_(col(Dossier.receipt_code) == code, text) if code else text)
     return where
@@ -299,16 +327,29 @@ async def list_dossiers(
     """One page of the dossier table (or every row, for an export)."""
     today = local_today(ctx.clock)
     where = await _conditions(s, actor, f, today)
+    size = EXPORT_LIMIT if export else PAGE_SIZE
+    if f.q and not export:
+        # A text search scans the rows anyway: count them in the same pass.
+        stmt = _rows_stmt(where).add_columns(func.count().over()).order_by(*_order(f.sort))
+        found = (await s.exec(stmt.limit(size).offset((f.page - 1) * PAGE_SIZE))).all()
+        if found:
+            total = int(found[0][3])
+            pages = max(1, -(-total // PAGE_SIZE))
+            rows = [_row(d, p, c, today) for d, p, c, _n in found]
+            return Page(rows, total, f.page, pages)
     count_stmt = select(func.count()).select_from(Dossier).where(*where)
     if f.q:
         count_stmt = count_stmt.join(Producer, col(Producer.id) == col(Dossier.producer_id))
     total = int((await s.exec(count_stmt)).one())
-    stmt = _rows_stmt(where).order_by(*_order(f.sort))
-    size = EXPORT_LIMIT if export else PAGE_SIZE
     pages = max(1, -(-total // PAGE_SIZE))
     page = 1 if export else min(f.page, pages)
-    stmt = stmt.limit(size).offset((page - 1) * PAGE_SIZE)
-    rows = [_row(d, p, c, today) for d, p, c in (await s.exec(stmt)).all()]
+    if total == 0 or (f.q and not export and page == f.page):
+        return Page([], total, page, pages)
+    stmt = _rows_stmt(where).order_by(*_order(f.sort)).limit(size)
+    rows = [
+        _row(d, p, c, today)
+        for d, p, c in (await s.exec(stmt.offset((page - 1) * PAGE_SIZE))).all()
+    ]
     return Page(rows, total, page, pages)
 
 
@@ -355,8 +396,7 @@ async def overview(
     overdue_count = int((await s.exec(select(func.count()).where(*late))).one())
     overdue_stmt = _rows_stmt(late).order_by(*_order("due")).limit(10)
     overdue = [_row(d, p, c, today) for d, p, c in (await s.exec(overdue_stmt)).all()]
-    years_stmt = select(Dossier.year).where(dossier_scope(actor)).distinct()
-    years = sorted({*(await s.exec(years_stmt)).all(), year}, reverse=True)
+    years = sorted({*await years_in_scope(s, actor), year}, reverse=True)
     return Overview(
         year=year,
         total=total,
@@ -381,12 +421,19 @@ async def _funnel(
         for i in range(rank + 1):
             reached[i] += int(n)
     early = [Stage.IDEA_REGISTERED.value, Stage.DOCUMENTS_PENDING.value]
-    ready_stmt = select(func.count()).where(
-        *scope,
-        col(Dossier.stage).in_(early),
-        ~lacks(frozenset({"mandatory", "knockout"})),
-    )
     if any(counts.get(st) for st in early):
+        # Each dossier is checked against its own checklist only (one CASE branch per list).
+        complete = case(
+            *[
+                (
+                    tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs),
+                    _present(codes) == len(codes),
+                )
+                for codes, pairs in requirement_groups(frozenset({"mandatory", "knockout"})).items()
+            ],
+            else_=false(),
+        )
+        ready_stmt = select(func.count()).where(*scope, col(Dossier.stage).in_(early), complete)
         reached[1] += int((await s.exec(ready_stmt)).one())
     return list(zip(FUNNEL, reached, strict=True))
 
@@ -555,20 +602,24 @@ async def certificates(
 
 
 async def communes_in_scope(s: AsyncSession, actor: Actor) -> list[tuple[str, str]]:
-    """Communes that have dossiers the actor may see (the commune filter's options)."""
-    stmt = (
-        select(Dossier.commune_code, Commune.name)
-        .join(Commune, col(Commune.code) == col(Dossier.commune_code))
-        .where(dossier_scope(actor))
-        .group_by(Dossier.commune_code, Commune.name)
-        .order_by(Commune.name)
-    )
+    """The commune filter's options: the officer's communes, the staff's province's communes
+    (from the small commune table, not from 100,000 dossiers)."""
+    if actor.role == Role.COMMUNE:
+        where = col(Commune.code).in_(sorted(actor.communes))
+    elif actor.role == Role.PROVINCE and actor.province_code:
+        where = and_(Commune.province_code == actor.province_code, col(Commune.legacy).is_(False))
+    elif actor.role == Role.ADMIN:
+        where = col(Commune.code).in_(select(Dossier.commune_code).distinct())
+    else:
+        return []
+    stmt = select(Commune.code, Commune.name).where(where).order_by(Commune.name)
     return [(c, n) for c, n in (await s.exec(stmt)).all()]
 
 
 async def years_in_scope(s: AsyncSession, actor: Actor) -> list[int]:
-    stmt = select(Dossier.year).where(dossier_scope(actor)).distinct()
-    return sorted((await s.exec(stmt)).all(), reverse=True)
+    stmt = select(func.min(Dossier.year), func.max(Dossier.year)).where(dossier_scope(actor))
+    low, high = (await s.exec(stmt)).one()
+    return list(range(int(high), int(low) - 1, -1)) if low is not None else []
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("web_session", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_web_session_account_id"), ["account_id"])
+    with op.batch_alter_table("dossier", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_dossier_desk", ["province_code", "year", "stage", "commune_code", "next_due"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dossier", schema=None) as batch_op:
+        batch_op.drop_index("ix_dossier_desk")
     with op.batch_alter_table("web_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_web_session_account_id"))
     op.drop_table("web_session")
