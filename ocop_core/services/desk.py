@@ -422,20 +422,28 @@ async def _funnel(
             reached[i] += int(n)
     early = [Stage.IDEA_REGISTERED.value, Stage.DOCUMENTS_PENDING.value]
     if any(counts.get(st) for st in early):
-        # Each dossier is checked against its own checklist only (one CASE branch per list).
-        complete = case(
-            *[
-                (
-                    tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs),
-                    _present(codes) == len(codes),
-                )
-                for codes, pairs in requirement_groups(frozenset({"mandatory", "knockout"})).items()
-            ],
-            else_=false(),
-        )
-        ready_stmt = select(func.count()).where(*scope, col(Dossier.stage).in_(early), complete)
-        reached[1] += int((await s.exec(ready_stmt)).one())
+        reached[1] += await _documents_complete(s, [*scope, col(Dossier.stage).in_(early)])
     return list(zip(FUNNEL, reached, strict=True))
+
+
+async def _documents_complete(s: AsyncSession, where: list[ColumnElement[bool]]) -> int:
+    """Dossiers among ``where`` holding every blocking document of their own checklist.
+
+    SQLite: one pass with a CASE choosing each row's checklist. PostgreSQL plans that badly
+    (seconds), and one small query per checklist well, so it gets those instead."""
+    groups = requirement_groups(frozenset({"mandatory", "knockout"}))
+    tests = [
+        (tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), _present(codes) == len(codes))
+        for codes, pairs in groups.items()
+    ]
+    if s.bind is not None and s.bind.dialect.name == "sqlite":
+        stmt = select(func.count()).where(*where, case(*tests, else_=false()))
+        return int((await s.exec(stmt)).one())
+    total = 0
+    for pair_test, complete in tests:
+        stmt = select(func.count()).where(*where, pair_test, complete)
+        total += int((await s.exec(stmt)).one())
+    return total
 
 
 async def provinces_in_scope(s: AsyncSession, actor: Actor) -> list[str]:
