@@ -189,13 +189,7 @@ def test_builtin_plans_are_sorted_and_well_formed(registry: PlanRegistry) -> Non
 # --- national calendar (Decision 26/2026) ----------------------------------------------------
 
 NATIONAL_2026 = {
-    # 15 working days before Thu 30/4/2026: 29, 28 (2); Mon 27/4 off (Hùng Kings observed);
-    # 24–20/4 (7); 17–13/4 (12); 10, 9, 8/4 (15).
-    "r1-producer-filing": D(2026, 4, 8),
-    "r1-commune-forward": D(2026, 4, 30),
-    "r1-province-council": D(2026, 6, 30),
-    "r1-ministry-filing": D(2026, 7, 30),
-    "r1-central-council": D(2026, 9, 30),
+    # No round 1 in 2026: its dates fall before Decision 26/2026 took effect (22/05/2026).
     # 15 working days before Fri 30/10/2026: 29–26/10 (4); 23–19/10 (9); 16–12/10 (14); 9/10 (15).
     "r2-producer-filing": D(2026, 10, 9),
     "r2-commune-forward": D(2026, 10, 30),
@@ -233,7 +227,7 @@ def test_national_calendar_dates(year: int, expected: dict[str, date]) -> None:
 @pytest.mark.parametrize("year", range(2026, 2036))
 def test_producer_filing_leaves_the_commune_15_working_days(year: int) -> None:
     plan = national_plan("37", year)
-    for rnd in ("r1", "r2"):
+    for rnd in ("r1", "r2") if year > 2026 else ("r2",):
         filing, forward = (
             plan.milestone(f"{rnd}-producer-filing"),
             plan.milestone(f"{rnd}-commune-forward"),

@@ -168,6 +168,10 @@ class PlanRegistry:
             return national_plan(*parsed)
         raise NotFound(N_("error.plan_not_found"), plan=plan_id)
 
+    def file_plan(self, province_code: str, year: int) -> Plan | None:
+        """The plan file for that province and year, if one was loaded (no national fallback)."""
+        return self._by_slot.get((province_code, year))
+
     def plan_for(self, province_code: str, year: int) -> Plan:
         """The file plan for that province and year, else the national calendar (from 2026).
 

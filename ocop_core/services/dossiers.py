@@ -27,7 +27,8 @@ from ocop_core.models import (
     ProducerKind,
     Role,
 )
-from ocop_core.rules import get_ruleset, requirements_for, taxonomy
+from ocop_core.rules import get_ruleset, requirements_for, ruleset_for_date, taxonomy
+from ocop_core.services import rounds
 from ocop_core.services.context import CoreContext
 from ocop_core.services.deadlines import next_due_for
 
@@ -54,6 +55,7 @@ class RegistrationInput:
     previous_certificate_number: str | None = None
     previous_certificate_date: date | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    filed_on: date | None = None  # a paper dossier brought to the commune earlier; default today
 
 
 def _clean(text: str, limit: int, key: str) -> str:
@@ -112,10 +114,12 @@ async def register_dossier(
         raise ValidationError(N_("error.unknown_attempt"), attempt=data.attempt[:20])
     if data.attempt != Attempt.NEW and not data.previous_certificate_number:
         raise ValidationError(N_("error.previous_certificate_required"))
-    producer = await _producer_for(s, actor, data.producer)
-    commune = await _validated_commune(s, producer.commune_code)
     today = local_today(ctx.clock)
-    plan = ctx.plans.plan_for(commune.province_code, today.year)
+    filed = data.filed_on or today
+    if filed > today:
+        raise ValidationError(N_("rounds.error.filed_in_future"), date=filed.strftime("%d/%m/%Y"))
+    commune = await _validated_commune(s, data.producer.commune_code)
+    producer = await _producer_for(s, actor, data.producer)
     now = ctx.clock.now()
     dossier = Dossier(
         receipt_code="",
@@ -125,20 +129,25 @@ async def register_dossier(
         product_name=_clean(data.product_name, 200, "product_name"),
         criteria_set=criteria.code,
         attempt=data.attempt,
-        ruleset=plan.ruleset,
-        plan_id=plan.id,
-        year=plan.year,
+        ruleset=ruleset_for_date(filed).id,
+        plan_id="",
+        year=filed.year,
         stage=Stage.IDEA_REGISTERED,
         previous_certificate_number=data.previous_certificate_number,
         previous_certificate_date=data.previous_certificate_date,
         details=dict(data.details),
+        filed_on=data.filed_on,
         created_at=now,
         updated_at=now,
     )
-    dossier.next_due = next_due_for(ctx, dossier, today)
+    # The round open on the filing day under the rules in force that day; the roll-over pass
+    # moves a paper dossier filed long ago on to today's round.
+    ref = rounds.choose_round(ctx, dossier, filed)
+    if ref is not None:
+        dossier.year = ref.year
     await _insert_with_unique_code(s, dossier, randbelow)
     s.add(_event(dossier, actor, Action.REGISTER, None, Stage.IDEA_REGISTERED, now=now))
-    await s.flush()
+    await rounds.place(s, ctx, actor, dossier, ref, reason="registered", today=filed, now=now)
     return dossier
 
 
