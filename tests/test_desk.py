@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -23,7 +23,7 @@ from ocop_core.db import make_engine, session_factory
 from ocop_core.lifecycle import Action
 from ocop_core.plans import PlanRegistry
 from ocop_core.rules import requirements_for
-from ocop_core.services import desk, dossiers
+from ocop_core.services import desk, dossiers, rounds
 from ocop_core.services.context import CoreContext
 from ocop_core.services.desk import DossierFilter
 from tests.conftest import Core, vn_time
@@ -242,6 +242,15 @@ async def test_filters_sort_and_pages(site: Site, http: aiohttp.ClientSession) -
     assert status == 200
     status, page, _ = await v.get("/desk/certificates")
     assert "123/QĐ-UBND" in page and "01/06/2029" in page
+    # Rounds (from the rounds use cases): the current one on the overview, a filter by round.
+    status, page, _ = await v.get("/desk/")
+    found = re.search(
+        r'id="current-round".*?href="/desk/dossiers\?round=(\d+)">([^<]+)<', page, re.S
+    )
+    assert found and found.group(2).startswith("Đợt ")
+    status, page, _ = await v.get(f"/desk/dossiers?round={found.group(1)}")
+    assert status == 200 and re.search(r"[1-9] hồ sơ", page)
+    assert "Đợt " in (await v.get(f"/desk/dossiers/{site.world.overdue}"))[1]
 
 
 async def test_web_command_gives_officers_a_link_and_producers_none(site: Site) -> None:
@@ -273,7 +282,8 @@ def test_every_template_text_is_in_both_catalogs() -> None:
         keys |= set(re.findall(r"t\('([a-z0-9_.-]+)'", path.read_text()))
     keys = {k for k in keys if not k.endswith(".")}  # prefixes of keys built from data:
     assert len(keys) > 50
-    keys |= {f"desk.action.{a.value}" for a in Action} | {"desk.action.import"}
+    keys |= {f"desk.action.{a.value}" for a in Action}
+    keys |= {"desk.action.import", f"desk.action.{rounds.ASSIGN_ROUND}"}
     keys |= {f"desk.sort.{s}" for s in desk.SORTS} | {f"desk.funnel.{f}" for f in desk.FUNNEL}
     keys |= {f"desk.cert.{s}" for s in ("valid", "window_open", "window_closed", "expired")}
     for locale in ("vi", "en"):
@@ -352,3 +362,43 @@ async def test_knockout_filter_and_funnel_count_documents(core: Core) -> None:
     assert sorted(r.product_name for r in page.rows) == ["Mới", "Thiếu"]
     assert dict(ov.funnel)["registered"] == 3 and dict(ov.funnel)["documents_complete"] == 1
     assert ov.by_commune == [(BINH_LU, "Xã Bình Lư", 3)]
+
+
+async def test_targets_against_the_plan_for_ninh_binh_staff(
+    site: Site, http: aiohttp.ClientSession
+) -> None:
+    """Hà Nam's 2024 plan (a former province, now Ninh Bình): products imported with their old
+    addresses count towards its "25–30 new 3★ products" target."""
+    from ocop_core.authz import Actor
+    from ocop_core.db import transaction
+    from ocop_core.excel import products_import
+    from tests.desk_helpers import officer
+    from tests.test_desk_excel import product, sheet
+
+    rows = [
+        product(
+            n,
+            address="xã Nhân Thịnh, huyện Lý Nhân, tỉnh Hà Nam",
+            province=None,
+            issued=date(2024, 11, 20),
+        )
+        for n in range(1, 4)
+    ]
+    async with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        report = await products_import.import_products(s, site.ctx, Actor.system(), sheet(rows))
+        assert report.ok
+    staff = await officer(site.sessions, site.ctx, "Cán bộ Ninh Bình", "province", "13609")  # type: ignore[arg-type]
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(staff))
+    status, page, _ = await v.get("/desk/targets")
+    assert status == 200
+    assert "Thêm 25 - 30 sản phẩm được đánh giá, phân hạng 3 sao trở lên" in page
+    row = re.search(r"Thêm 25 - 30 sản phẩm.*?</tr>", page, re.S)
+    assert row and "<td>25–30</td>" in row.group(0) and "<td>3</td>" in row.group(0)
+    assert "Còn thiếu 22" in row.group(0)
+    assert "Không đếm tự động được" in page  # the plan's "manual" target
+    # Lai Châu's staff see Lai Châu's plan, not Hà Nam's.
+    v2 = Visitor(http, site.base)
+    await v2.sign_in(await site.token(site.world.province_officer))
+    page = (await v2.get("/desk/targets"))[1]
+    assert "Thêm 25 - 30" not in page

@@ -252,6 +252,7 @@ class Desk:
             page = await desk.list_dossiers(s, self.core, signed.actor, f)
             communes = await desk.communes_in_scope(s, signed.actor)
             years = await desk.years_in_scope(s, signed.actor)
+            rounds = await desk.rounds_in_scope(s, signed.actor)
         return self.render(
             "dossiers.html",
             request,
@@ -260,6 +261,7 @@ class Desk:
                 "page": page,
                 "communes": communes,
                 "years": years,
+                "rounds": rounds,
                 "stages": desk.STAGE_ORDER,
                 "sets": [cs.code for cs in taxonomy().sets],
                 "nav": "dossiers",
@@ -356,7 +358,10 @@ class Desk:
         signed = self.need(request)
         async with transaction(self.sessions) as s:
             years = await desk.achieved_by_year(s, signed.actor)
-        return self.render("targets.html", request, {"years": years, "nav": "targets"})
+            plans = await desk.targets_in_scope(s, self.core, signed.actor)
+        return self.render(
+            "targets.html", request, {"years": years, "plans": plans, "nav": "targets"}
+        )
 
 
 def _refused(exc: SignInRefused) -> Refuse:

@@ -31,12 +31,14 @@ from ocop_core.models import (
     Document,
     Dossier,
     DossierEvent,
+    EvaluationRound,
     Producer,
     Province,
     Role,
 )
 from ocop_core.plans import Milestone
 from ocop_core.rules import requirements_for, taxonomy
+from ocop_core.services import plan_progress, rounds
 from ocop_core.services.context import CoreContext
 from ocop_core.services.dossiers import current_documents, get_dossier_by_id
 
@@ -78,6 +80,7 @@ class DossierFilter:
     """What the dossier table shows; every field is optional and validated on the way in."""
 
     year: int | None = None
+    round_id: int | None = None
     stage: str | None = None
     commune: str | None = None
     criteria_set: int | None = None
@@ -100,6 +103,7 @@ class DossierFilter:
         sort = str(params.get("sort") or "due")
         return cls(
             year=num("year", 2000, 2100),
+            round_id=num("round", 1, 10**9),
             stage=stage if stage in {s.value for s in Stage} else None,
             commune=commune if commune.isdigit() and len(commune) <= 12 else None,
             criteria_set=num("set", 1, 99),
@@ -114,6 +118,7 @@ class DossierFilter:
         """The filter as query parameters (for links that keep it: sort, pages, export)."""
         values = {
             "year": self.year,
+            "round": self.round_id,
             "stage": self.stage,
             "commune": self.commune,
             "set": self.criteria_set,
@@ -257,6 +262,8 @@ async def _conditions(
     where: list[ColumnElement[bool]] = [dossier_scope(actor)]
     if f.year is not None:
         where.append(col(Dossier.year) == f.year)
+    if f.round_id is not None:
+        where.append(col(Dossier.round_id) == f.round_id)
     if f.stage:
         where.append(col(Dossier.stage) == f.stage)
     if f.commune:
@@ -367,6 +374,7 @@ class Overview:
     overdue: list[DossierRow]
     deadlines: list[tuple[date, Milestone, str]] = field(default_factory=list)  # due, step, plan
     years: list[int] = field(default_factory=list)
+    current_round: DeskRound | None = None
 
 
 async def overview(
@@ -407,6 +415,7 @@ async def overview(
         overdue=overdue,
         deadlines=await next_deadlines(s, ctx, actor, today, year),
         years=years,
+        current_round=current_round_of(await rounds_in_scope(s, actor), today),
     )
 
 
@@ -501,6 +510,7 @@ class DossierView:
     events: list[EventLine]
     history: list[Dossier]
     missing: list[str]
+    round: rounds.RoundInfo | None = None
 
 
 async def dossier_view(s: AsyncSession, actor: Actor, dossier_id: int) -> DossierView:
@@ -535,6 +545,7 @@ async def dossier_view(s: AsyncSession, actor: Actor, dossier_id: int) -> Dossie
         events=events,
         history=await _history(s, actor, dossier),
         missing=missing,
+        round=await rounds.current_round(s, dossier),
     )
 
 
@@ -663,3 +674,57 @@ async def achieved_by_year(s: AsyncSession, actor: Actor) -> list[YearResult]:
         )
         for y, by in sorted(per.items(), reverse=True)
     ]
+
+
+# -- rounds and targets (rounds and plan progress come from the rounds use cases) ---------------
+
+
+@dataclass(frozen=True)
+class DeskRound:
+    id: int
+    info: rounds.RoundInfo
+    dossiers: int
+
+
+async def rounds_in_scope(s: AsyncSession, actor: Actor) -> list[DeskRound]:
+    """Rounds that hold dossiers the actor may see (the round filter's options), newest first."""
+    stmt = (
+        select(EvaluationRound, func.count())
+        .join(Dossier, col(Dossier.round_id) == col(EvaluationRound.id))
+        .where(dossier_scope(actor))
+        .group_by(col(EvaluationRound.id))
+    )
+    found = [
+        DeskRound(row.id or 0, rounds.info_of_row(row), int(n))
+        for row, n in (await s.exec(stmt)).all()
+    ]
+    return sorted(found, key=lambda r: (r.info.year, r.info.number, r.id), reverse=True)
+
+
+def current_round_of(found: list[DeskRound], today: date) -> DeskRound | None:
+    """The round whose commune deadline comes next; else the latest one."""
+    upcoming = [r for r in found if (r.info.commune_due or r.info.intake_due or today) >= today]
+    if upcoming:
+        return min(upcoming, key=lambda r: r.info.commune_due or r.info.intake_due or today)
+    return found[0] if found else None
+
+
+@dataclass(frozen=True)
+class PlanTargets:
+    plan: Any
+    progress: list[plan_progress.TargetProgress]
+
+
+async def targets_in_scope(s: AsyncSession, ctx: CoreContext, actor: Actor) -> list[PlanTargets]:
+    """Every loaded plan with targets for the actor's province(s): target against achieved,
+    counted by the rounds use cases (``plan_progress``) over the plan's whole territory."""
+    from ocop_core.admin_units_legacy import successor
+
+    provinces = set(await provinces_in_scope(s, actor))
+    out = []
+    for plan in ctx.plans.plans():
+        if not plan.targets or successor(plan.province_code) not in provinces:
+            continue
+        _plan, progress = await plan_progress.plan_progress(s, ctx, plan.province_code, plan.year)
+        out.append(PlanTargets(plan, progress))
+    return sorted(out, key=lambda p: p.plan.year, reverse=True)
