@@ -58,9 +58,12 @@ def product(n: int, **kw: object) -> list[object]:
         "issued": date(2024, 3, 1),
         "expiry": None,
         "code": None,
+        "phone": None,
     }
+    with_phone = "phone" in kw
     base.update(kw)
-    return list(base.values())
+    values = list(base.values())
+    return values if with_phone else values[:-1]
 
 
 async def count(core: Core, model: type) -> int:
@@ -284,3 +287,28 @@ async def test_only_provincial_staff_import_and_only_into_their_province(core: C
     )
     assert [r for r, _ in messages(report)] == [3] and "không thuộc tỉnh" in messages(report)[0][1]
     assert re.search("Hoàn Kiếm", messages(report)[0][1])
+
+
+async def test_a_producer_known_by_phone_gets_the_expiry_reminders(core: Core) -> None:
+    from ocop_core.models import Account, Fire
+    from ocop_core.reminders.compute import compute_fires
+
+    account, _ = await core.person("hoa")
+    async with core.session() as s:  # type: ignore[attr-defined]
+        row = await s.get(Account, account.id)
+        assert row is not None
+        row.phone = "0912345678"
+        s.add(row)
+    data = sheet(
+        [product(1, phone="0912 345 678"), product(2, phone=None)], header=[*HEADER, "Điện thoại"]
+    )
+    assert (await run_import(core, data)).created == 2
+    bad = sheet([product(3, phone="12345")], header=[*HEADER, "Điện thoại"])
+    assert "12345" in messages(await run_import(core, bad))[0][1]
+    async with core.session() as s:  # type: ignore[attr-defined]
+        linked = (await s.exec(select(Producer).where(Producer.account_id == account.id))).all()
+        assert [p.name for p in linked] == ["HTX số 1"]
+        await compute_fires(s, core.ctx)
+        fires = (await s.exec(select(Fire).where(Fire.recipient_id == account.id))).all()
+    assert {f.kind for f in fires} == {"expiry"}
+    assert {f.payload["moment"] for f in fires} == {"opens", "closes", "expires"}

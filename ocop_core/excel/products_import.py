@@ -27,7 +27,17 @@ from ocop_core.clock import local_today
 from ocop_core.errors import DomainError, Forbidden
 from ocop_core.i18n import N_
 from ocop_core.lifecycle import Stage
-from ocop_core.models import Commune, Dossier, DossierEvent, Producer, ProducerKind, Province, Role
+from ocop_core.models import (
+    Account,
+    Commune,
+    Dossier,
+    DossierEvent,
+    Producer,
+    ProducerKind,
+    Province,
+    Role,
+)
+from ocop_core.phones import normalise_vn_mobile
 from ocop_core.rules import ruleset_for_date, taxonomy
 from ocop_core.services.context import CoreContext
 
@@ -61,6 +71,8 @@ HEADERS: dict[str, str] = {
     "ngay cap": "issued",
     "ngay het han": "expiry",
     "ma xa": "commune_code",
+    "dien thoai": "phone",
+    "so dien thoai": "phone",
 }
 REQUIRED = ("product", "producer", "address", "criteria", "stars", "number", "issued")
 _PREFIXES = ("thi tran ", "phuong ", "xa ", "dac khu ", "tt ", "p ", "x ")
@@ -91,6 +103,7 @@ class ProductRow:
     issued: date
     expiry: date
     address: str
+    phone: str | None = None
 
 
 @dataclass
@@ -372,6 +385,10 @@ def _parse_row(
         _text(values, columns, "province", 120),
         _text(values, columns, "commune_code", 12),
     )
+    phone_text = _text(values, columns, "phone", 30)
+    phone = normalise_vn_mobile(phone_text) if phone_text else None
+    if phone_text and phone is None:
+        raise _Bad(N_("desk.import.bad_phone"), value=phone_text)
     return ProductRow(
         number,
         product,
@@ -385,6 +402,7 @@ def _parse_row(
         issued,
         expiry,
         address,
+        phone,
     )
 
 
@@ -460,10 +478,12 @@ async def import_products(
         producer = producers.get(key)
         if producer is None:
             producer = Producer(
+                account_id=await _account_with_phone(s, row.phone),
                 kind=ProducerKind.OTHER,
                 name=row.producer,
                 commune_code=row.commune_code,
                 address=row.address,
+                phone=row.phone,
                 created_at=now,
             )
             s.add(producer)
@@ -484,6 +504,15 @@ async def import_products(
     await s.flush()
     report.created = len(report.rows)
     return report
+
+
+async def _account_with_phone(s: AsyncSession, phone: str | None) -> int | None:
+    """The chat account that shared this phone number, if exactly one did: the producer then
+    gets the certificate's expiry and re-evaluation reminders in chat."""
+    if not phone:
+        return None
+    found = (await s.exec(select(Account.id).where(Account.phone == phone).limit(2))).all()
+    return found[0] if len(found) == 1 else None
 
 
 def _dossier(row: ProductRow, producer_id: int, now: datetime) -> Dossier:
