@@ -4,6 +4,7 @@ document or rows: refused without detail), hostile filters, and the /web chat co
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp import web
+from openpyxl import load_workbook
 
 from bot.flows import build_flows
 from bot.flows.router import Conversations
@@ -397,6 +399,12 @@ async def test_targets_against_the_plan_for_ninh_binh_staff(
     assert row and "<td>25–30</td>" in row.group(0) and "<td>3</td>" in row.group(0)
     assert "Còn thiếu 22" in row.group(0)
     assert "Không đếm tự động được" in page  # the plan's "manual" target
+    async with http.get(
+        f"{site.base}/desk/targets.xlsx", headers={"Cookie": f"ocop_desk={v.cookie}"}
+    ) as r:
+        ws = load_workbook(io.BytesIO(await r.read())).active
+    found = [row for row in ws.iter_rows(values_only=True) if row[2] and "25 - 30" in row[2]]
+    assert found and found[0][1] == 2024 and found[0][3:7] == (25, 30, "sản phẩm", 3)
     # Lai Châu's staff see Lai Châu's plan, not Hà Nam's.
     v2 = Visitor(http, site.base)
     await v2.sign_in(await site.token(site.world.province_officer))

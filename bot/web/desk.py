@@ -101,6 +101,7 @@ class Desk:
         r.add_get("/certificates.xlsx", self.certificate_export)
         r.add_get("/products.xlsx", self.product_export)
         r.add_get("/targets", self.targets)
+        r.add_get("/targets.xlsx", self.target_export)
         ImportPages(self).add_routes(r)
         r.add_static("/static", HERE / "static", append_version=False)
         web_app.add_subapp(PREFIX, app)
@@ -362,6 +363,13 @@ class Desk:
         return self.render(
             "targets.html", request, {"years": years, "plans": plans, "nav": "targets"}
         )
+
+    async def target_export(self, request: web.Request) -> web.Response:
+        signed = self.need(request)
+        async with transaction(self.sessions) as s:
+            plans = await desk.targets_in_scope(s, self.core, signed.actor)
+        data = await asyncio.to_thread(xlsx.targets_xlsx, plans)
+        return _xlsx(data, "chi-tieu-ocop.xlsx")
 
 
 def _refused(exc: SignInRefused) -> Refuse:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from ocop_core.admin_units_legacy import province_name
 from ocop_core.excel.sheets import Column, workbook_bytes
 from ocop_core.i18n import translate
-from ocop_core.services.desk import CertificateRow, DossierRow
+from ocop_core.services.desk import CertificateRow, DossierRow, PlanTargets
 
 # The columns provinces use for their annual "danh sách sản phẩm OCOP"; the import reads the same.
 PRODUCT_COLUMNS = (
@@ -111,3 +111,34 @@ def certificates_xlsx(rows: Sequence[CertificateRow]) -> bytes:
         for i, c in enumerate(rows, start=1)
     )
     return workbook_bytes("Giấy chứng nhận", CERTIFICATE_COLUMNS, data, total=len(rows))
+
+
+TARGET_COLUMNS = (
+    Column("Kế hoạch", "text", 40),
+    Column("Năm", "int", 7),
+    Column("Chỉ tiêu", "text", 60),
+    Column("Tối thiểu", "float", 10),
+    Column("Tối đa", "float", 10),
+    Column("Đơn vị", "text", 9),
+    Column("Đạt được", "float", 10),
+    Column("Căn cứ", "text", 10),
+)
+
+
+def targets_xlsx(plans: Sequence[PlanTargets]) -> bytes:
+    """Each plan's targets with what the database shows achieved (empty: not countable)."""
+    data = [
+        [
+            p.plan.title,
+            p.plan.year,
+            tp.target.title_vi,
+            tp.target.min,
+            tp.target.max,
+            "%" if tp.target.unit == "percent" else "sản phẩm",
+            tp.achieved,
+            tp.target.source,
+        ]
+        for p in plans
+        for tp in p.progress
+    ]
+    return workbook_bytes("Chỉ tiêu", TARGET_COLUMNS, data, total=len(data))

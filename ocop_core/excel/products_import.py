@@ -10,6 +10,7 @@ the pre-2025 units lookup.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import zipfile
@@ -419,6 +420,21 @@ async def check_sheet(
     columns, raw = parsed if parsed is not None else read_rows(data)
     places = await Places.load(s)
     today = local_today(ctx.clock)
+    # Row checks are pure CPU work (old-name lookups too): a worker thread keeps the server's
+    # event loop, which also answers the chat webhooks, free during a large import.
+    rows, errors = await asyncio.to_thread(_check_rows, raw, columns, places, today, actor)
+    errors += await _already_known(s, rows)
+    errors.sort(key=lambda e: e.row)
+    return ImportReport(rows, errors[:MAX_ERRORS], total_errors=len(errors))
+
+
+def _check_rows(
+    raw: list[tuple[int, tuple[Any, ...]]],
+    columns: dict[str, int],
+    places: Places,
+    today: date,
+    actor: Actor,
+) -> tuple[list[ProductRow], list[RowError]]:
     rows: list[ProductRow] = []
     errors: list[RowError] = []
     first_row: dict[str, int] = {}
@@ -437,9 +453,7 @@ async def check_sheet(
             errors.append(RowError(number, N_("desk.import.duplicate_in_sheet"), {"first": seen}))
             continue
         rows.append(row)
-    errors += await _already_known(s, rows)
-    errors.sort(key=lambda e: e.row)
-    return ImportReport(rows, errors[:MAX_ERRORS], total_errors=len(errors))
+    return rows, errors
 
 
 async def _already_known(s: AsyncSession, rows: list[ProductRow]) -> list[RowError]:
