@@ -16,13 +16,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 from openpyxl import load_workbook
+from sqlmodel import select
 
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.flows.types import Capabilities, Incoming, Kind
 from ocop_core.clock import FixedClock
-from ocop_core.db import make_engine, session_factory
+from ocop_core.db import make_engine, session_factory, transaction
 from ocop_core.lifecycle import Action
+from ocop_core.models_web import WebSession, WebSignIn
 from ocop_core.plans import PlanRegistry
 from ocop_core.rules import requirements_for
 from ocop_core.services import desk, dossiers, rounds
@@ -145,11 +147,16 @@ async def test_expired_tampered_and_forged_are_refused(
     v.cookie = "forged-" + "a" * 40
     status, page, _ = await v.get("/desk/dossiers")
     assert status == 401 and "/web" in page
-    # Sessions last 8 hours.
+    # Sessions last 8 hours; a day later the rows are gone at the next sign-in.
     await v.sign_in(fresh)
     assert (await v.get("/desk/"))[0] == 200
     site.clock.advance(timedelta(hours=8, seconds=1))
     assert (await v.get("/desk/"))[0] == 401
+    site.clock.advance(timedelta(days=1))
+    await Visitor(http, site.base).sign_in(await site.token(site.world.commune_officer))
+    async with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        assert len((await s.exec(select(WebSession))).all()) == 1
+        assert len((await s.exec(select(WebSignIn))).all()) == 1
 
 
 async def test_sign_out_needs_the_form_token_and_ends_the_session(

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -132,6 +132,7 @@ async def redeem_sign_in(s: AsyncSession, ctx: CoreContext, token: str) -> NewSe
     signed = await _officer(s, link.account_id)
     if signed is None:
         raise SignInRefused("invalid")
+    await prune(s, ctx)
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     s.add(
         WebSession(
@@ -176,3 +177,11 @@ async def end_session(s: AsyncSession, ctx: CoreContext, token: str | None) -> b
         .values(ended_at=ctx.clock.now())
     )
     return result.rowcount == 1
+
+
+async def prune(s: AsyncSession, ctx: CoreContext, keep: timedelta = timedelta(days=1)) -> None:
+    """Forget links and sessions that expired more than ``keep`` ago (done at each sign-in:
+    a few rows at a time, no job to schedule)."""
+    limit = ctx.clock.now() - keep
+    await s.exec(delete(WebSignIn).where(col(WebSignIn.expires_at) < limit))
+    await s.exec(delete(WebSession).where(col(WebSession.expires_at) < limit))
