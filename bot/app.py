@@ -25,6 +25,7 @@ from bot.handlers.terminal import chat
 from bot.handlers.upload_page import sweep_orphans
 from bot.scheduler import ReminderScheduler
 from bot.settings import Settings, SettingsError
+from bot.web import Desk
 from bot.web_server import HealthRoutes, build_web_app
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
@@ -129,6 +130,8 @@ async def serve(settings: Settings) -> None:
             app, min_free_bytes=settings.min_free_mb * 2**20, channels=channel_names
         ).add_routes(web_app)
         await asyncio.to_thread(sweep_orphans, settings.data_dir)
+        secure = not (settings.public_url or "").startswith("http://")
+        Desk(app.sessions, app.ctx, secure_cookie=secure).add_routes(web_app)
         conversations = Conversations(app.sessions, app.ctx, build_flows())
         channels: list[Any] = []
         if settings.telegram_token:
@@ -164,6 +167,7 @@ async def serve(settings: Settings) -> None:
             f"{app.engine.url.get_backend_name()})",
             flush=True,
         )
+        app.ctx.web_url = settings.public_url or f"http://{settings.web_host}:{port}"
         announce_startup(settings, port)  # what `ocop-bot doctor` would flag, once
         if zalo is not None:  # links point here when there is no public URL
             zalo.set_local_url(f"http://{settings.web_host}:{port}")
