@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
+
 BIN = Path(sys.executable).parent / "ocop-bot"
 
 
@@ -56,10 +58,18 @@ def test_version(data_dir: Path) -> None:
         ["frobnicate"],
     ],
 )
-def test_bad_arguments_one_line(data_dir: Path, args: list[str]) -> None:
-    out = ocop(data_dir, *args)
-    assert out.returncode == 2
-    assert out.stderr.strip().count("\n") == 0 and out.stderr.startswith("ocop-bot:")
+def test_bad_arguments_one_line(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """In process: argparse refuses before anything starts, a subprocess would add nothing."""
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.strip().count("\n") == 0 and err.startswith("ocop-bot:")
+
+
+def test_the_installed_command_refuses_bad_arguments_too(data_dir: Path) -> None:
+    out = ocop(data_dir, "frobnicate")
+    assert out.returncode == 2 and out.stderr.startswith("ocop-bot:")
 
 
 def test_plan_commands(data_dir: Path, tmp_path: Path) -> None:
