@@ -65,7 +65,7 @@ MAX_PHOTO = DEFAULT_MAX_BYTES
 MAX_PENDING = 10  # per chat; more waiting messages than this are a flood
 SEEN_TTL = 2 * 24 * 3600  # how long a message id is remembered
 # Zalo publishes no rate limits; these are modest, and a 429 backs off that chat alone.
-PER_CHAT_RATE, PER_CHAT_BURST, GLOBAL_RATE = 5.0, 10, 25.0
+PER_CHAT_RATE, PER_CHAT_BURST = 5.0, 10
 SEND_ATTEMPTS = 5
 RETRY_AFTER_429 = 5.0  # seconds a chat waits after "Quota exceeded" in the outbox
 KNOWN_EVENTS = frozenset(
@@ -192,7 +192,7 @@ class ZaloChannel:
         self.used_links = OnceStore(data_dir / "once" / "links")
         # Shared by replies and the outbox (bot/delivery.py), so bulk never crowds out replies.
         self.pacer = ChatPacer(
-            per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=GLOBAL_RATE
+            per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=settings.zalo_global_rate
         )
         self._chats: dict[str, _Chat] = {}
         self._workers: set[asyncio.Task[None]] = set()
