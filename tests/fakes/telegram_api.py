@@ -78,10 +78,6 @@ MAX_FILE_UPLOAD = 50 * MB
 # Bodies above this are refused by the HTTP layer itself (still answered as a JSON 413).
 MAX_BODY = MAX_FILE_UPLOAD + 2 * MB
 
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are "
-    "exactly the same as a current content and reply markup of the message"
-)
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 WEBHOOK_ACTIVE = (
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
@@ -283,7 +279,7 @@ class SentMessage:
 
     message_id: int
     chat_id: int
-    kind: str  # "text", "photo", "document", "media_group_photo", ...
+    kind: str  # "text", "photo", "document"
     text: str | None
     source: str | None
     parse_mode: str | None
@@ -291,7 +287,6 @@ class SentMessage:
     reply_markup: dict[str, Any] | None
     raw: dict[str, Any]
     file: StoredFile | None = None
-    media_group_id: str | None = None
     reply_to_message_id: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -1659,7 +1654,6 @@ class FakeTelegramServer(FakeServer):
         reply_to: int | None,
         options: dict[str, Any],
         file: StoredFile | None = None,
-        media_group_id: str | None = None,
     ) -> SentMessage:
         raw: dict[str, Any] = {
             "message_id": chat.next_message_id(),
@@ -1670,8 +1664,6 @@ class FakeTelegramServer(FakeServer):
         }
         if reply_to is not None:
             raw["reply_to_message"] = _without_reply(chat.messages[reply_to])
-        if media_group_id:
-            raw["media_group_id"] = media_group_id
         if markup and "inline_keyboard" in markup:
             raw["reply_markup"] = markup  # only inline keyboards come back in Message
         if markup and "keyboard" in markup:
@@ -1690,7 +1682,6 @@ class FakeTelegramServer(FakeServer):
             reply_markup=markup,
             raw=raw,
             file=file,
-            media_group_id=media_group_id,
             reply_to_message_id=reply_to,
             options=options,
         )
