@@ -253,7 +253,7 @@ async def test_replies_overtake_a_fan_out(
     await engine.start()
     latencies = []
     try:
-        await asyncio.sleep(0.5)
+        await server.wait_until(lambda: len(server.sent) >= 10, 20, what="the fan-out going")
         for _ in range(5):
             started = time.monotonic()
             await asker.send_text("/trogiup")
