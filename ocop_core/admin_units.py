@@ -4,7 +4,6 @@ pre-2025 provinces kept for old records."""
 
 from __future__ import annotations
 
-import unicodedata
 from functools import cache
 
 from sqlmodel import col, select
@@ -14,15 +13,7 @@ from vietnam_provinces import Ward as VnWard
 
 from ocop_core.admin_units_legacy import legacy_provinces
 from ocop_core.models import Commune, Province
-
-
-def fold(text: str) -> str:
-    """Lower case without Vietnamese accents: "Tam Đường" → "tam duong"."""
-    text = text.replace("Đ", "D").replace("đ", "d")
-    decomposed = unicodedata.normalize("NFD", text)
-    return " ".join(
-        "".join(ch for ch in decomposed if unicodedata.category(ch) != "Mn").lower().split()
-    )
+from ocop_core.text import fold  # re-exported: older code imports it from here
 
 
 def province_code(value: int) -> str:

@@ -21,12 +21,12 @@ from sqlmodel import col, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.flows.types import Capabilities, Choice, FileIn, Kind, Outgoing, Reply, UploadSlot
-from ocop_core.admin_units import fold
 from ocop_core.authz import Actor
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_, normalise_locale, translate
 from ocop_core.models import Account, ConversationState
 from ocop_core.services.context import CoreContext
+from ocop_core.text import fold
 
 log = logging.getLogger("ocop.flows")
 

@@ -6,6 +6,7 @@ from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
 from bot.flows.types import Choice, Reply
 from ocop_core.i18n import N_
 from ocop_core.phones import normalise_vn_mobile
+from ocop_core.services import accounts
 
 LANGUAGES = (("vi", "Tiếng Việt"), ("en", "English"))  # each named in its own language
 
@@ -20,8 +21,7 @@ async def ask_language(fc: FlowContext) -> Reply:
 
 async def got_language(fc: FlowContext, answer: Answer) -> str:
     choice = answer.require_choice()
-    fc.account.locale = choice.removeprefix("lang:")
-    fc.s.add(fc.account)
+    await accounts.set_locale(fc.s, fc.account, choice.removeprefix("lang:"))
     return "role" if fc.data.get("_onboarding", True) else END
 
 
@@ -55,8 +55,7 @@ async def got_consent(fc: FlowContext, answer: Answer) -> str:
     if answer.require_choice() == "decline":
         fc.say(N_("onboarding.declined"))
         return END
-    fc.account.consent_at = fc.core.clock.now()
-    fc.s.add(fc.account)
+    await accounts.record_consent(fc.s, fc.core, fc.account)
     return "phone"
 
 
@@ -75,9 +74,7 @@ async def got_phone(fc: FlowContext, answer: Answer) -> str:
         verified = False
     if number is None:
         raise Reask(N_("onboarding.phone.invalid"))
-    fc.account.phone = number
-    fc.account.phone_verified = verified
-    fc.s.add(fc.account)
+    await accounts.set_phone(fc.s, fc.account, number, verified=verified)
     fc.say(N_("onboarding.done"), phone=number)
     return END
 

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.flows import status as status_flow
 from bot.flows.commands import COMMAND_ALIASES, WORD_COMMANDS
 from bot.flows.engine import (
     END,
@@ -26,14 +25,15 @@ from bot.flows.engine import (
     token_for,
 )
 from bot.flows.menu import menu_reply
+from bot.flows.producer import status as status_flow
 from bot.flows.types import Capabilities, Choice, Incoming, Kind, Outgoing, Reply, UploadSlot
-from ocop_core.admin_units import fold
 from ocop_core.db import is_sqlite, transaction
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_, translate
 from ocop_core.models import Account
 from ocop_core.services import accounts, outbox
 from ocop_core.services.context import CoreContext
+from ocop_core.text import fold
 
 log = logging.getLogger("ocop.router")
 

@@ -7,11 +7,11 @@ import re
 from bot.flows.engine import FlowContext
 from bot.flows.types import Choice, Reply
 from ocop_core import receipts
-from ocop_core.admin_units import fold
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
 from ocop_core.services import dossiers, status
 from ocop_core.services.status import StatusSummary
+from ocop_core.text import fold
 
 # Free-text questions about status, compared without accents ("hồ sơ của tôi đến đâu rồi").
 STATUS_WORDS = (
@@ -42,6 +42,9 @@ def render_summary(fc: FlowContext, summary: StatusSummary) -> Reply:
     for req in summary.missing:
         key = N_("status.missing_knockout") if req.kind == "knockout" else N_("status.missing")
         lines.append(fc.t(key, name=fc.t(req.label_key)))
+    if summary.star_minimums_missing:
+        names = [fc.t(r.label_key) for r in summary.star_minimums_missing]
+        lines.append(fc.t(N_("rounds.status.star3_missing"), items=", ".join(names)))
     if summary.deadline is not None:
         dl = summary.deadline
         what = (

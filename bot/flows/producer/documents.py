@@ -25,6 +25,8 @@ async def _dossier(fc: FlowContext) -> Dossier:
 
 
 def _mark(item: ChecklistItem) -> str:
+    if not item.done and item.requirement.star_minimum:
+        return "⭐"  # needed for 3 stars: not "evidence that earns points"
     return MARKS["done"] if item.done else MARKS[item.requirement.kind]
 
 
@@ -84,6 +86,7 @@ async def ask_checklist(fc: FlowContext) -> Reply:
     if summary.knockout_missing:
         lines.append(fc.t(N_("docs.knockout_warning")))
     lines.append(fc.t(N_("docs.legend")))
+    lines.append(fc.t(N_("rounds.docs.legend_star3")))
     choices = [
         Choice(
             f"req:{item.requirement.code}", f"{_mark(item)} {fc.t(item.requirement.label_key)}"[:60]

@@ -8,13 +8,14 @@ from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
 from bot.flows.types import Choice, Reply
-from ocop_core.admin_units import current_provinces, fold, search_communes
+from ocop_core.admin_units import current_provinces, search_communes
 from ocop_core.clock import local_today
 from ocop_core.i18n import N_
 from ocop_core.models import Attempt, Commune, ProducerKind
 from ocop_core.rules import taxonomy
 from ocop_core.services import dossiers, status
 from ocop_core.services.dossiers import ProducerInput, RegistrationInput
+from ocop_core.text import fold
 
 SHARES = ("under_50", "50_75", "over_75", "all")
 ORIGINS = ("own", "tradition", "commune", "partner")

@@ -4,7 +4,7 @@ away; the actions this officer may take now."""
 from __future__ import annotations
 
 from bot.flows.engine import Answer, FlowContext, Reask
-from bot.flows.officer_common import CARD, INBOX, current_dossier, seen_version
+from bot.flows.officer.common import CARD, INBOX, current_dossier, seen_version
 from bot.flows.types import Choice, FileOut, Reply
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
@@ -20,16 +20,18 @@ FIRST_STEP = {
     review.ACT_CHECK: f"check_{dossiers.COMMUNE_CRITERIA[0]}",  # officer_check names its steps
     review.ACT_FORWARD: "forward_confirm",
     review.ACT_SCORE: "score",
+    review.ACT_CORRECT: "score_correct",
     review.ACT_CERTIFY: "cert_number",
     review.ACT_RETURN: "return_reason",
     review.ACT_REJECT: "reject_reason",
 }
-ACTION_DATA = ("req_ticked", "check", "reason", "cert_number")
+ACTION_DATA = ("req_ticked", "check", "reason", "cert_number", "score_typed", "correcting")
 ACTION_LABELS = {
     review.ACT_REQUEST: N_("officer.act.request_documents"),
     review.ACT_CHECK: N_("officer.act.commune_check"),
     review.ACT_FORWARD: N_("officer.act.forward"),
     review.ACT_SCORE: N_("officer.act.record_score"),
+    review.ACT_CORRECT: N_("rounds.act.correct_score"),
     review.ACT_CERTIFY: N_("officer.act.certify"),
     review.ACT_RETURN: N_("officer.act.return"),
     review.ACT_REJECT: N_("officer.act.reject"),
@@ -159,7 +161,9 @@ async def got_card(fc: FlowContext, answer: Answer) -> str:
             # Someone else acted since this card was drawn: show what it is now, ask nothing.
             fc.say(N_("error.dossier_changed"), code=dossier.receipt_code)
             return CARD
-        if action not in review.available_actions(fc.actor, dossier):
+        allowed = review.available_actions(fc.actor, dossier)
+        allowed += await review.correctable_actions(fc.s, fc.core, fc.actor, dossier)
+        if action not in allowed:
             fc.say(N_("officer.card.not_now"))
             return CARD
         if action == review.ACT_FORWARD and await _forward_blocked(fc, dossier):
