@@ -2,7 +2,7 @@
 """Bootstrap and run the project with nothing but Python 3.11+.
 
     python3 tasks.py run     # create .venv if missing, migrate, start the bot (SQLite, no token)
-    python3 tasks.py test    # create .venv if missing, run ruff and the test suite
+    python3 tasks.py test    # create .venv if missing, run ruff and the test suite (in parallel)
     python3 tasks.py bench   # run the benchmarks in bench/
     python3 tasks.py lock    # re-resolve requirements/lock.txt after changing dependencies
 
@@ -69,6 +69,15 @@ def run(args: list[str]) -> int:
     return subprocess.call([str(BIN / "ocop-bot"), *(args or ["run"])], cwd=ROOT)
 
 
+def _parallel(args: list[str]) -> list[str]:
+    """pytest-xdist options: one worker per core, idle workers take tests from busy ones. Left
+    out when the caller chose (``-n 0``, ``-p no:xdist``) or wants a debugger (``--pdb``)."""
+    chosen = any(a.startswith(("-n", "--numprocesses")) for a in args)
+    if chosen or "no:xdist" in args or "--pdb" in args:
+        return []
+    return ["-n", "auto", "--dist", "worksteal"]
+
+
 def test(args: list[str]) -> int:
     rc = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
     if rc != 0:
@@ -76,7 +85,7 @@ def test(args: list[str]) -> int:
     rc = subprocess.call([str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT)
     if rc != 0:
         return rc
-    return subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT)
+    return subprocess.call([str(PY), "-m", "pytest", *_parallel(args), *args], cwd=ROOT)
 
 
 def bench(args: list[str]) -> int:

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     # Messages per second across all chats (Telegram's guidance: about 30).
     telegram_global_rate: float = Field(default=30.0, gt=0, le=10_000)
+    # The same for Zalo's Bot Platform (its quota is per bot account; 25/s is our assumption).
+    zalo_global_rate: float = Field(default=25.0, gt=0, le=10_000)
 
     # Reminders: local hours with no reminder ("20:00-07:00", or "off"), and how long a claimed
     # outbox row stays ours before another process (or this one after a crash) may send it.

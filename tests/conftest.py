@@ -69,22 +69,31 @@ async def _admin_engine() -> AsyncEngine:
     return create_async_engine(url, isolation_level="AUTOCOMMIT")
 
 
+def worker_database(base_url: str, worker: str) -> str:
+    """This test process's own database name: the configured one plus the pytest-xdist worker id
+    ("gw0", "gw1"…, or "main" without xdist), so parallel workers never share tables."""
+    base = make_url(base_url).database or "ocop_test"
+    return f"{base}_{worker}"
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     if not PG_URL:
         pytest.skip("OCOP_TEST_DATABASE_URL not set: PostgreSQL tests skipped")
-    name = f"ocop_test_{uuid.uuid4().hex[:10]}"
-
-    async def create() -> None:
-        admin = await _admin_engine()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await admin.dispose()
+    name = worker_database(PG_URL, os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
     async def drop() -> None:
         admin = await _admin_engine()
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+    async def create() -> None:
+        # Created afresh: one left by an interrupted run may hold another branch's schema.
+        await drop()
+        admin = await _admin_engine()
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
         await admin.dispose()
 
     asyncio.run(create())

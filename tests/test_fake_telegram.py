@@ -21,7 +21,6 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
-    InputMediaPhoto,
     KeyboardButton,
     ReplyKeyboardMarkup,
     Update,
@@ -45,9 +44,8 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from tests.fakes import FakeTelegramServer, RateLimits, sample_jpeg
+from tests.fakes import FakeTelegramServer, RateLimits, Window, sample_jpeg
 from tests.fakes.telegram_fixtures import fake_telegram
-from tests.fakes.telegram_remote import RemoteFakeTelegram, start_fake_telegram_process
 
 __all__ = ["fake_telegram"]  # re-exported fixture, so pytest finds it in this module
 
@@ -78,7 +76,8 @@ async def _button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     assert query is not None
     await query.answer(text=f"got {query.data}")
-    await query.edit_message_text(f"pressed {query.data}")
+    assert query.message is not None
+    await context.bot.send_message(query.message.chat.id, f"pressed {query.data}")
 
 
 async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -120,19 +119,11 @@ def _collect_errors(app: Application[Any, Any, Any, Any, Any, Any]) -> list[Base
 
 @asynccontextmanager
 async def polling_bot(
-    server: FakeTelegramServer | RemoteFakeTelegram,
+    server: FakeTelegramServer,
     handlers: Sequence[BaseHandler[Any, Any, Any]] | None = None,
-    *,
-    token: str | None = None,
 ) -> AsyncIterator[tuple[Application[Any, Any, Any, Any, Any, Any], list[BaseException]]]:
     """A PTB application polling the fake; stopped cleanly when the block ends."""
-    app = (
-        Application.builder()
-        .token(token or server.token)
-        .base_url(server.base_url)
-        .base_file_url(server.base_file_url)
-        .build()
-    )
+    app = server.application_builder().build()
     for handler in handlers if handlers is not None else echo_handlers():
         app.add_handler(handler)
     errors = _collect_errors(app)
@@ -215,9 +206,8 @@ async def test_button_press_is_answered_and_message_edited(
         await alice.press("Có")
         answer = await alice.wait_for_callback_answer()
         assert answer.text == "got yes" and answer.data == "yes"
-        await alice.wait_for(lambda: question.text == "pressed yes")
-        assert question.inline_keyboard == []  # editing without markup drops the keyboard
-        assert len(question.edits) == 1
+        [pressed] = await alice.wait_for_messages(1)
+        assert pressed.text == "pressed yes"
     assert errors == []
     fake_telegram.assert_no_rejections()
 
@@ -331,34 +321,6 @@ async def test_callback_data_is_limited_to_64_bytes(fake_telegram: FakeTelegramS
     assert {r.description for r in fake_telegram.rejections} == {"Bad Request: BUTTON_DATA_INVALID"}
 
 
-async def test_edit_with_identical_content_is_not_modified(
-    fake_telegram: FakeTelegramServer,
-) -> None:
-    fake_telegram.rate_limits = RateLimits.disabled()
-    alice = fake_telegram.person()
-    markup = InlineKeyboardMarkup([[InlineKeyboardButton("OK", callback_data="ok")]])
-    async with bot_only(fake_telegram) as app:
-        sent = await app.bot.send_message(
-            alice.id, "<b>Hồ sơ</b>", parse_mode="HTML", reply_markup=markup
-        )
-        with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
-            await app.bot.edit_message_text(
-                "<b>Hồ sơ</b>", alice.id, sent.message_id, parse_mode="HTML", reply_markup=markup
-            )
-        edited = await app.bot.edit_message_text(
-            "<b>Hồ sơ</b>", alice.id, sent.message_id, parse_mode="HTML"
-        )
-        # Same text without markup is a real change: the keyboard goes away.
-        assert not isinstance(edited, bool) and edited.reply_markup is None
-        assert alice.inbox[0].inline_keyboard == []
-        with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
-            await app.bot.edit_message_reply_markup(alice.id, sent.message_id)
-        assert await app.bot.delete_message(alice.id, sent.message_id)
-        with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
-            await app.bot.edit_message_text("x", alice.id, sent.message_id)
-    assert alice.inbox[0].deleted
-
-
 @pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 async def test_flood_control_gives_retry_after(fake_telegram: FakeTelegramServer) -> None:
     now = [1000.0]
@@ -376,7 +338,7 @@ async def test_flood_control_gives_retry_after(fake_telegram: FakeTelegramServer
         await app.bot.send_message(alice.id, "after waiting")
 
         # The overall limit, scaled down so five chats are enough to reach it.
-        fake_telegram.rate_limits = RateLimits(global_rate=5, global_burst=5)
+        fake_telegram.rate_limits = RateLimits(overall=(Window(5, 1.0),))
         people = [fake_telegram.person(first_name=f"P{i}") for i in range(6)]
         for person in people[:5]:
             await app.bot.send_message(person.id, "broadcast")
@@ -417,20 +379,17 @@ async def test_bot_commands_are_validated(fake_telegram: FakeTelegramServer) -> 
     async with bot_only(fake_telegram) as app:
         commands = [BotCommand("start", "Bắt đầu"), BotCommand("ho_so", "Hồ sơ của tôi")]
         assert await app.bot.set_my_commands(commands, language_code="vi")
-        got = await app.bot.get_my_commands(language_code="vi")
-        assert [(c.command, c.description) for c in got] == [
-            ("start", "Bắt đầu"),
-            ("ho_so", "Hồ sơ của tôi"),
+        assert fake_telegram.get_commands(language_code="vi") == [
+            {"command": "start", "description": "Bắt đầu"},
+            {"command": "ho_so", "description": "Hồ sơ của tôi"},
         ]
-        assert await app.bot.get_my_commands() == ()
+        assert fake_telegram.get_commands() == []
         with pytest.raises(BadRequest, match=r"(?i)bot_command_invalid"):
             await app.bot.set_my_commands([BotCommand("HoSo", "hoa")])
         with pytest.raises(BadRequest, match=r"(?i)bot_command_invalid"):
             await app.bot.set_my_commands([BotCommand("x" * 33, "quá dài")])
         with pytest.raises(BadRequest, match=r"(?i)description"):
             await app.bot.set_my_commands([BotCommand("ok", "d" * 257)])
-        assert await app.bot.delete_my_commands(language_code="vi")
-        assert await app.bot.get_my_commands(language_code="vi") == ()
 
 
 async def test_unknown_method_wrong_token_and_outage(fake_telegram: FakeTelegramServer) -> None:
@@ -516,33 +475,86 @@ async def test_file_size_limits(fake_telegram: FakeTelegramServer) -> None:
     assert alice.inbox == []
 
 
-async def test_album_chat_action_reply_keyboard_and_markdown(
+async def test_chat_action_reply_keyboard_and_what_the_fake_does_not_model(
     fake_telegram: FakeTelegramServer,
 ) -> None:
     fake_telegram.rate_limits = RateLimits.disabled()
     alice = fake_telegram.person(first_name="Alice")
     async with bot_only(fake_telegram) as app:
         assert await app.bot.send_chat_action(alice.id, "upload_photo")
-        album = [sample_jpeg(seed=1), sample_jpeg(seed=2)]
-        sent = await app.bot.send_media_group(
-            alice.id, [InputMediaPhoto(album[0], caption="hai ảnh"), InputMediaPhoto(album[1])]
-        )
-        assert len({m.media_group_id for m in sent}) == 1
-        assert [m.data for m in alice.inbox] == album
-        with pytest.raises(BadRequest, match=r"(?i)wrong number of media"):
-            await app.bot.send_media_group(alice.id, [InputMediaPhoto(album[0])])
-
         share = ReplyKeyboardMarkup([[KeyboardButton("Gửi số điện thoại", request_contact=True)]])
         await app.bot.send_message(alice.id, "Cho tôi số điện thoại", reply_markup=share)
         contact = await alice.tap_keyboard("Gửi số điện thoại")
         assert contact["contact"]["user_id"] == alice.user_id
-
-        await app.bot.send_message(alice.id, "*Đậm* và \\.", parse_mode="MarkdownV2")
-        assert alice.last_text() == "Đậm và ."
-        with pytest.raises(BadRequest, match=r"(?i)character '\.' is reserved"):
-            await app.bot.send_message(alice.id, "Hết.", parse_mode="MarkdownV2")
+        # The bot sends HTML only, and never edits, deletes or sends albums: the fake says so
+        # loudly instead of pretending.
+        with pytest.raises(BadRequest, match="not modelled"):
+            await app.bot.send_message(alice.id, "*Đậm*", parse_mode="MarkdownV2")
+        with pytest.raises((EndPointNotFound, InvalidToken), match="Not Found"):
+            await app.bot.edit_message_text("x", alice.id, 1)  # PTB reads this 404 as a token
     assert alice.chat.actions == ["upload_photo"]
-    assert [r.method for r in fake_telegram.rejections] == ["sendMediaGroup", "sendMessage"]
+    assert [r.method for r in fake_telegram.rejections] == ["sendMessage", "editMessageText"]
+
+
+# --------------------------------------------------------------------------------------------
+# Flood control as Telegram documents it, and idle
+# --------------------------------------------------------------------------------------------
+
+
+async def test_flood_model_windows_groups_and_retry_after(
+    fake_telegram: FakeTelegramServer,
+) -> None:
+    now = [5000.0]
+    fake_telegram.clock = lambda: now[0]
+    alice = fake_telegram.person(first_name="Alice")
+    group = fake_telegram.group(members=[alice])
+    async with bot_only(fake_telegram) as app:
+        # About one message a second in a private chat: 33 in half a minute, bursts of 3.
+        for second in range(30):
+            now[0] = 5000.0 + second
+            await app.bot.send_message(alice.id, f"tin {second}")
+        now[0] = 5029.5
+        await app.bot.send_message(alice.id, "a short burst")
+        await app.bot.send_message(alice.id, "still the burst")
+        with pytest.raises(RetryAfter) as info:
+            await app.bot.send_message(alice.id, "over 1/s for half a minute")
+        assert _retry_after(info.value) == 1  # the oldest of the 33 leaves the window at 5030
+        # 20 messages a minute in a group; the 21st waits for the first to be a minute old.
+        for n in range(20):
+            now[0] = 6000.0 + n
+            await app.bot.send_message(group.id, f"nhóm {n}")
+        now[0] = 6030.0
+        with pytest.raises(RetryAfter) as info:
+            await app.bot.send_message(group.id, "nhóm 21")
+        assert _retry_after(info.value) == 30
+        now[0] = 6060.0
+        await app.bot.send_message(group.id, "nhóm 21, a minute later")
+    assert [r.kind for r in fake_telegram.rejections] == ["rate_limit", "rate_limit"]
+
+
+def test_scaled_limits_keep_their_windows() -> None:
+    fast = RateLimits().scaled(10)
+    assert fast.overall == (Window(450, 1.0), Window(3000, 10.0))
+    assert fast.private[0] == Window(30, 1.0) and fast.group == (Window(200, 60.0),)
+
+
+async def test_idle_means_nothing_pending_and_nothing_in_flight(
+    fake_telegram: FakeTelegramServer,
+) -> None:
+    alice = fake_telegram.person(first_name="Alice")
+    assert fake_telegram.idle()
+    await alice.send_text("chào")
+    assert not fake_telegram.idle()  # an update waits for the bot
+    with pytest.raises(TimeoutError, match="1 pending"):
+        await fake_telegram.wait_idle(timeout=0.1)
+    async with polling_bot(fake_telegram) as (_app, errors):
+        await alice.wait_for_messages(1)
+        await fake_telegram.wait_idle()  # the long poll that waits for news is not "in flight"
+        assert fake_telegram.pending_updates == [] and fake_telegram.in_flight == 0
+        await alice.send_text("lần hai")
+        await fake_telegram.wait_idle()
+        assert alice.last_text() == "lần hai"  # idle came after the reply, not before
+    assert errors == []
 
 
 # --------------------------------------------------------------------------------------------
@@ -624,26 +636,6 @@ async def test_webhook_delivery_with_secret_header(fake_telegram: FakeTelegramSe
 # --------------------------------------------------------------------------------------------
 # Separate process
 # --------------------------------------------------------------------------------------------
-
-
-async def test_fake_as_a_separate_process() -> None:
-    with start_fake_telegram_process(max_seconds=60) as fake:
-        async with fake.client() as tg:
-            alice = await tg.person(first_name="Alice")
-            async with polling_bot(tg, token=fake.token) as (_app, errors):
-                await alice.send_text("/start")
-                [question] = await alice.wait_for_messages(1)
-                assert question.buttons == [["Có", "Không"]]
-                await alice.press("Không")
-                answer = await alice.wait_for_callback_answer()
-                assert answer.data == "no"
-                await alice.send_photo(sample_jpeg(seed=3))
-                [digest] = await alice.wait_for_messages(1)
-                assert digest.text == hashlib.sha256(sample_jpeg(seed=3)).hexdigest()
-            assert errors == []
-            await tg.assert_no_rejections()
-        pid = fake.pid
-    assert fake.process.poll() is not None, f"fake process {pid} still running"
 
 
 async def test_person_helpers_refuse_what_a_person_cannot_do(

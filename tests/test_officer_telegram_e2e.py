@@ -25,6 +25,9 @@ from tests.officer_helpers import submitted_dossier
 from tests.test_cli import ocop
 from tests.test_telegram_e2e import bot_env, tap, turn
 
+# Whole journeys with a bot process: minutes on a busy machine, not the default minute.
+pytestmark = pytest.mark.timeout(180)
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeTelegramServer]:

@@ -24,6 +24,9 @@ from tests.test_cli import ocop
 from tests.test_zalo_e2e import start_webhook_bot
 from tests.zalo_helpers import link_in, pick, say
 
+# Whole journeys with a bot process: minutes on a busy machine, not the default minute.
+pytestmark = pytest.mark.timeout(180)
+
 
 @pytest.fixture
 async def zalo() -> AsyncIterator[FakeZaloServer]:

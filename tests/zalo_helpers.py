@@ -27,18 +27,25 @@ def both_env(zalo: FakeZaloServer, telegram: FakeTelegramServer, **extra: str) -
 
 
 async def turn(
-    zalo: FakeZaloServer, person: Person, action: Awaitable[object], timeout: float = 20
+    zalo: FakeZaloServer,
+    person: Person,
+    action: Awaitable[object],
+    timeout: float = 20,
+    *,
+    n: int = 1,
 ) -> str:
-    """Do something, wait until the bot has answered and gone quiet, return all it said."""
+    """Do something, wait for the bot's ``n`` answer(s) and until it is idle (nothing pending,
+    no request in flight), return all it said. A turn that sends several messages says how many:
+    the bot may pace them, and a pause inside the bot is not something a platform can see."""
     since = len(person.inbox)
     await action
-    await person.wait_for_messages(1, timeout=timeout, since=since)
-    await zalo.quiet(0.4)
+    await person.wait_for_messages(n, timeout=timeout, since=since)
+    await zalo.wait_idle(timeout)
     return "\n".join(m.text or "" for m in person.inbox[since:])
 
 
-async def say(zalo: FakeZaloServer, person: Person, text: str) -> str:
-    return await turn(zalo, person, person.send_text(text))
+async def say(zalo: FakeZaloServer, person: Person, text: str, *, n: int = 1) -> str:
+    return await turn(zalo, person, person.send_text(text), n=n)
 
 
 def number_of(text: str, label: str) -> str:
@@ -53,10 +60,10 @@ def number_of(text: str, label: str) -> str:
     return found[-1]
 
 
-async def pick(zalo: FakeZaloServer, person: Person, label: str) -> str:
+async def pick(zalo: FakeZaloServer, person: Person, label: str, *, n: int = 1) -> str:
     """Answer a numbered list by typing the number of the option containing ``label``."""
     last = person.inbox[-1].text or ""
-    return await say(zalo, person, number_of(last, label))
+    return await say(zalo, person, number_of(last, label), n=n)
 
 
 def link_in(text: str) -> str:

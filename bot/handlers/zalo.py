@@ -74,7 +74,7 @@ MAX_PENDING = 10  # per chat; more waiting messages than this are a flood
 # The inbox rows being processed in this task (their done-marking joins the step's transaction).
 _BATCH: ContextVar[list[Item] | None] = ContextVar("zalo_batch", default=None)
 # Zalo publishes no rate limits; these are modest, and a 429 backs off that chat alone.
-PER_CHAT_RATE, PER_CHAT_BURST, GLOBAL_RATE = 5.0, 10, 25.0
+PER_CHAT_RATE, PER_CHAT_BURST = 5.0, 10
 SEND_ATTEMPTS = 5
 RETRY_AFTER_429 = 5.0  # seconds a chat waits after "Quota exceeded" in the outbox
 KNOWN_EVENTS = frozenset(
@@ -208,7 +208,7 @@ class ZaloChannel:
         )
         # Shared by replies and the outbox (bot/delivery.py), so bulk never crowds out replies.
         self.pacer = ChatPacer(
-            per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=GLOBAL_RATE
+            per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=settings.zalo_global_rate
         )
         self._locales: dict[str, str] = {}  # chat → the person's last language, for notices
         self._tasks: set[asyncio.Task[Any]] = set()

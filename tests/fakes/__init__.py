@@ -1,8 +1,5 @@
-"""Fake platform servers for adapter tests (real HTTP, real client libraries).
-
-Names are imported lazily, so ``python -m tests.fakes.telegram_api`` does not import the module
-twice.
-"""
+"""Fake platform servers for adapter tests (real HTTP, real client libraries); names are
+imported lazily."""
 
 from __future__ import annotations
 
@@ -17,7 +14,8 @@ _EXPORTS = {
     "FakeTelegramServer": "tests.fakes.telegram_api",
     "Fault": "tests.fakes.telegram_api",
     "Person": "tests.fakes.telegram_api",
-    "RateLimits": "tests.fakes.telegram_api",
+    "RateLimits": "tests.fakes.telegram_flood",
+    "Window": "tests.fakes.telegram_flood",
     "Rejection": "tests.fakes.telegram_api",
     "RequestRecord": "tests.fakes.telegram_api",
     "SentMessage": "tests.fakes.telegram_api",

@@ -2,8 +2,11 @@
 
 It enforces Telegram's limits with Telegram's error shapes, so a test fails the same way production
 would: 4,096 characters of text after entity parsing, 1,024 of caption, 1–64 bytes of callback
-data, HTML entity parsing, "message is not modified", getFile ≤ 20 MB, upload sizes, flood control
-(429 with ``retry_after``), unknown chats, users who blocked the bot, bot command syntax.
+data, HTML entity parsing, getFile ≤ 20 MB, upload sizes, flood control (429 with ``retry_after``,
+modelled in ``telegram_flood`` from Telegram's documentation), unknown chats, users who blocked the
+bot, bot command syntax. It serves the methods the bot calls, and no others (404 like Telegram for
+an unknown one): getMe, getUpdates, setWebhook, deleteWebhook, getWebhookInfo, setMyCommands,
+sendMessage, sendPhoto, sendDocument, sendChatAction, answerCallbackQuery, getFile.
 
 In-process use (same event loop as the test)::
 
@@ -14,10 +17,7 @@ In-process use (same event loop as the test)::
         await alice.send_text("/start")
         [reply] = await alice.wait_for_messages(1)
         server.assert_no_rejections()
-
-As a separate process (see ``tests.fakes.telegram_remote`` for the client)::
-
-    python -m tests.fakes.telegram_api --port 0 --max-seconds 300   # prints the port
+        await server.wait_idle()  # the bot took every update and has no request in flight
 """
 
 # Waiting helpers take timeout= on purpose: tests read better than with asyncio.timeout().
@@ -25,20 +25,14 @@ As a separate process (see ``tests.fakes.telegram_remote`` for the client)::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import base64
 import contextlib
 import copy
 import itertools
 import json
 import logging
-import math
-import os
 import re
 import secrets
-import signal
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +42,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.base import FakeServer
+from tests.fakes.telegram_flood import FloodControl, RateLimits
 from tests.fakes.telegram_formatting import EntityParseError, parse_formatted
 from tests.fakes.telegram_media import PHOTO_SIDES, image_size, thumbnail
 
@@ -65,7 +61,6 @@ __all__ = [
     "SentMessage",
     "StoredFile",
     "WebhookDelivery",
-    "main",
 ]
 
 log = logging.getLogger("tests.fakes.telegram")
@@ -83,10 +78,6 @@ MAX_FILE_UPLOAD = 50 * MB
 # Bodies above this are refused by the HTTP layer itself (still answered as a JSON 413).
 MAX_BODY = MAX_FILE_UPLOAD + 2 * MB
 
-NOT_MODIFIED = (
-    "Bad Request: message is not modified: specified new message content and reply markup are "
-    "exactly the same as a current content and reply markup of the message"
-)
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 WEBHOOK_ACTIVE = (
     "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete "
@@ -237,66 +228,6 @@ class Fault:
 
 
 @dataclass
-class RateLimits:
-    """Flood-control knobs. Token buckets: ``burst`` tokens refilled at ``rate`` per second.
-
-    Defaults model Telegram: ~1 message/s per private chat with a small burst, 20/min per group,
-    ~30/s overall. ``scaled(k)`` multiplies every rate (and bursts with ``bursts=True``) so a
-    benchmark can run faster or slower than real time.
-    """
-
-    per_chat_rate: float = 1.0
-    per_chat_burst: float = 3.0
-    group_rate: float = 20 / 60
-    group_burst: float = 20.0
-    global_rate: float = 30.0
-    global_burst: float = 30.0
-    enabled: bool = True
-
-    def scaled(self, factor: float, *, bursts: bool = False) -> RateLimits:
-        b = factor if bursts else 1.0
-        return RateLimits(
-            per_chat_rate=self.per_chat_rate * factor,
-            per_chat_burst=self.per_chat_burst * b,
-            group_rate=self.group_rate * factor,
-            group_burst=self.group_burst * b,
-            global_rate=self.global_rate * factor,
-            global_burst=self.global_burst * b,
-            enabled=self.enabled,
-        )
-
-    @classmethod
-    def disabled(cls) -> RateLimits:
-        return cls(enabled=False)
-
-
-class TokenBucket:
-    def __init__(self, capacity: float, rate: float, now: float) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self.tokens = capacity
-        self.updated = now
-
-    def _refill(self, now: float) -> None:
-        if now > self.updated:
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-
-    def wait_time(self, now: float, cost: float = 1.0) -> float:
-        """Seconds until ``cost`` tokens are available (0 if they are now)."""
-        self._refill(now)
-        if self.tokens >= cost:
-            return 0.0
-        if self.rate <= 0:
-            return math.inf
-        return (cost - self.tokens) / self.rate
-
-    def take(self, now: float, cost: float = 1.0) -> None:
-        self._refill(now)
-        self.tokens -= cost
-
-
-@dataclass
 class StoredFile:
     """A file the fake knows: uploaded by the bot or sent by a person."""
 
@@ -343,13 +274,12 @@ class SentMessage:
     """A message the bot sent to a chat, as a test reads it.
 
     ``text`` is the visible text after entity parsing (the caption for media); ``source`` is what
-    the bot sent. ``raw`` is the Bot API Message object, kept current through edits; ``edits``
-    holds the earlier versions of ``raw``.
+    the bot sent. ``raw`` is the Bot API Message object.
     """
 
     message_id: int
     chat_id: int
-    kind: str  # "text", "photo", "document", "media_group_photo", ...
+    kind: str  # "text", "photo", "document"
     text: str | None
     source: str | None
     parse_mode: str | None
@@ -357,11 +287,8 @@ class SentMessage:
     reply_markup: dict[str, Any] | None
     raw: dict[str, Any]
     file: StoredFile | None = None
-    media_group_id: str | None = None
     reply_to_message_id: int | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    deleted: bool = False
-    edits: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def data(self) -> bytes | None:
@@ -401,72 +328,6 @@ class SentMessage:
                 if button.get("text") == label:
                     return button
         raise LookupError(f"no button {label!r} in message {self.message_id}: {self.buttons}")
-
-    def to_json(self, *, include_files: bool = True) -> dict[str, Any]:
-        """Serialisable form, used by the control API of a separate-process server."""
-        out: dict[str, Any] = {
-            "message_id": self.message_id,
-            "chat_id": self.chat_id,
-            "kind": self.kind,
-            "text": self.text,
-            "source": self.source,
-            "parse_mode": self.parse_mode,
-            "entities": self.entities,
-            "reply_markup": self.reply_markup,
-            "raw": self.raw,
-            "media_group_id": self.media_group_id,
-            "reply_to_message_id": self.reply_to_message_id,
-            "options": self.options,
-            "deleted": self.deleted,
-            "edits": self.edits,
-            "file": None,
-        }
-        if self.file is not None:
-            out["file"] = {
-                "file_id": self.file.file_id,
-                "file_unique_id": self.file.file_unique_id,
-                "file_path": self.file.file_path,
-                "file_name": self.file.file_name,
-                "mime_type": self.file.mime_type,
-                "width": self.file.width,
-                "height": self.file.height,
-                "size": self.file.size,
-                "data_b64": base64.b64encode(self.file.data).decode() if include_files else None,
-            }
-        return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SentMessage:
-        f = data.get("file")
-        stored = None
-        if f:
-            stored = StoredFile(
-                file_id=f["file_id"],
-                file_unique_id=f["file_unique_id"],
-                data=base64.b64decode(f["data_b64"]) if f.get("data_b64") else b"",
-                file_path=f["file_path"],
-                file_name=f.get("file_name"),
-                mime_type=f.get("mime_type"),
-                width=f.get("width"),
-                height=f.get("height"),
-            )
-        return cls(
-            message_id=data["message_id"],
-            chat_id=data["chat_id"],
-            kind=data["kind"],
-            text=data.get("text"),
-            source=data.get("source"),
-            parse_mode=data.get("parse_mode"),
-            entities=data.get("entities") or [],
-            reply_markup=data.get("reply_markup"),
-            raw=data.get("raw") or {},
-            file=stored,
-            media_group_id=data.get("media_group_id"),
-            reply_to_message_id=data.get("reply_to_message_id"),
-            options=data.get("options") or {},
-            deleted=bool(data.get("deleted")),
-            edits=data.get("edits") or [],
-        )
 
 
 @dataclass
@@ -610,7 +471,7 @@ class Chat:
     # Reading what the bot sent -------------------------------------------------------------
 
     def visible(self) -> list[SentMessage]:
-        return [m for m in self.inbox if not m.deleted]
+        return list(self.inbox)
 
     def last_message(self) -> SentMessage | None:
         visible = self.visible()
@@ -618,13 +479,13 @@ class Chat:
 
     def last_text(self) -> str | None:
         for message in reversed(self.inbox):
-            if not message.deleted and message.text is not None:
+            if message.text is not None:
                 return message.text
         return None
 
     def last_keyboard_message(self) -> SentMessage | None:
         for message in reversed(self.inbox):
-            if not message.deleted and message.inline_keyboard:
+            if message.inline_keyboard:
                 return message
         return None
 
@@ -768,7 +629,7 @@ class Person:
         """
         chat = self._target(in_group)
         if message_id is not None:
-            found = [m for m in chat.inbox if m.message_id == message_id and not m.deleted]
+            found = [m for m in chat.inbox if m.message_id == message_id]
             if not found:
                 raise LookupError(f"no bot message {message_id} in chat {chat.id}")
             target = found[0]
@@ -1017,7 +878,7 @@ class Person:
 
     @property
     def inbox(self) -> list[SentMessage]:
-        """Every message the bot sent to this person's private chat (deleted ones flagged)."""
+        """Every message the bot sent to this person's private chat."""
         return self.chat.inbox
 
     @property
@@ -1086,12 +947,13 @@ class _PollWaiter:
         self.superseded = False
 
 
-class FakeTelegramServer:
+class FakeTelegramServer(FakeServer):
     """The fake Bot API. Start with ``async with FakeTelegramServer() as server`` (or
     ``await server.start()`` / ``await server.stop()``); it binds 127.0.0.1 on a free port.
 
     Knobs:
-      * ``rate_limits`` (RateLimits) – flood control; assign a new one at any time.
+      * ``rate_limits`` (RateLimits) – flood control (``telegram_flood``); assign a new one at
+        any time.
       * ``strict_html`` – reject a bare "&" in HTML text (Telegram tolerates it; see
         telegram_formatting).
       * ``group_privacy`` – like a bot with privacy mode on, group messages reach the bot only
@@ -1101,6 +963,8 @@ class FakeTelegramServer:
       * ``webhook_retry_delay`` – pause before re-POSTing an update the webhook refused.
       * ``clock`` – monotonic clock used for flood control (inject one to test it without sleeping).
     """
+
+    client_max_size = MAX_BODY
 
     def __init__(
         self,
@@ -1119,11 +983,8 @@ class FakeTelegramServer:
         first_update_id: int = 100_000_001,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("the fake Telegram server only binds a loopback address")
+        super().__init__(host=host, port=port)
         self.token = token
-        self.host = host
-        self._requested_port = port
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_user: dict[str, Any] = {
             "id": self.bot_id,
@@ -1137,9 +998,7 @@ class FakeTelegramServer:
         self.webhook_retry_delay = webhook_retry_delay
         self.webhook_timeout = webhook_timeout
         self.clock = clock
-        self._rate_limits = rate_limits or RateLimits()
-        self._buckets: dict[int, TokenBucket] = {}
-        self._global_bucket: TokenBucket | None = None
+        self._flood = FloodControl(rate_limits or RateLimits(), lambda: self.clock())
 
         # Logs a test asserts on.
         self.requests: list[RequestRecord] = []
@@ -1175,88 +1034,43 @@ class FakeTelegramServer:
         self._media_group_ids = itertools.count(1)
         self._query_ids = itertools.count(1)
         self._default_group: Chat | None = None
-        self._changed = asyncio.Event()
-        self._stopping = False
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-        self.on_shutdown_request: Callable[[], None] | None = None  # set by the CLI
 
         self._methods: dict[str, Handler] = {
             name.lower(): getattr(self, "_m_" + name)
             for name in (
                 "getMe",
-                "logOut",
-                "close",
                 "getUpdates",
                 "setWebhook",
                 "deleteWebhook",
                 "getWebhookInfo",
                 "setMyCommands",
-                "getMyCommands",
-                "deleteMyCommands",
                 "sendMessage",
-                "editMessageText",
-                "editMessageCaption",
-                "editMessageReplyMarkup",
-                "answerCallbackQuery",
                 "sendPhoto",
                 "sendDocument",
-                "sendMediaGroup",
                 "sendChatAction",
+                "answerCallbackQuery",
                 "getFile",
-                "deleteMessage",
-                "getChat",
             )
         }
 
     # Lifecycle ---------------------------------------------------------------------------
 
-    async def start(self) -> FakeTelegramServer:
-        app = web.Application(client_max_size=MAX_BODY)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._handle_file)
-        # Imported here to keep the control API (used by the separate-process mode) apart.
-        from tests.fakes.telegram_control import add_control_routes
 
-        add_control_routes(app, self)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._requested_port)
-        await site.start()
-        server = site._server
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self._port = sockets[0].getsockname()[1]
+    async def started(self) -> None:
         log.info("fake Telegram listening on %s", self.url)
-        return self
 
-    async def stop(self) -> None:
-        self._stopping = True
-        self._notify()  # wake long polls and the webhook worker so they return at once
+    async def stopping(self) -> None:
         if self._webhook_task is not None:
             self._webhook_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._webhook_task
             self._webhook_task = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
-    async def __aenter__(self) -> FakeTelegramServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("server not started")
-        return self._port
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def pending(self) -> int:
+        return len(self._updates)
 
     @property
     def base_url(self) -> str:
@@ -1277,36 +1091,6 @@ class FakeTelegramServer:
             .base_url(self.base_url)
             .base_file_url(self.base_file_url)
         )
-
-    # Change notification (no busy waiting) ----------------------------------------------
-
-    def _notify(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
-
-    async def wait_until(
-        self,
-        predicate: Callable[[], bool],
-        timeout: float = 5.0,
-        *,
-        what: str | Callable[[], str] = "condition",
-        recheck: float = 0.05,
-    ) -> None:
-        """Wait until ``predicate()`` is true.
-
-        It is re-checked on every change of the fake's state, and also every ``recheck`` seconds
-        for predicates about state the fake cannot see (e.g. the bot's own memory).
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                detail = what() if callable(what) else what
-                raise TimeoutError(f"timed out after {timeout}s waiting for {detail}")
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), min(remaining, recheck))
 
     # People and chats --------------------------------------------------------------------
 
@@ -1439,13 +1223,11 @@ class FakeTelegramServer:
 
     @property
     def rate_limits(self) -> RateLimits:
-        return self._rate_limits
+        return self._flood.limits
 
     @rate_limits.setter
     def rate_limits(self, value: RateLimits) -> None:
-        self._rate_limits = value
-        self._buckets.clear()
-        self._global_bucket = None
+        self._flood = FloodControl(value, lambda: self.clock())
 
     # Files -------------------------------------------------------------------------------
 
@@ -1723,31 +1505,16 @@ class FakeTelegramServer:
         if chat.is_private and chat.person is not None and chat.person.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
 
-    def _check_rate(self, chat: Chat) -> None:
-        limits = self._rate_limits
-        if not limits.enabled:
-            return
-        now = self.clock()
-        bucket = self._buckets.get(chat.id)
-        if bucket is None:
-            if chat.is_private:
-                bucket = TokenBucket(limits.per_chat_burst, limits.per_chat_rate, now)
-            else:
-                bucket = TokenBucket(limits.group_burst, limits.group_rate, now)
-            self._buckets[chat.id] = bucket
-        if self._global_bucket is None:
-            self._global_bucket = TokenBucket(limits.global_burst, limits.global_rate, now)
-        wait = max(bucket.wait_time(now), self._global_bucket.wait_time(now))
-        if wait > 0:
-            retry_after = max(1, math.ceil(wait)) if math.isfinite(wait) else 3600
+    def _admit(self, chat: Chat) -> None:
+        """Flood control: one more message to ``chat`` now, or 429 with ``retry_after``."""
+        retry_after = self._flood.admit(chat.id, private=chat.is_private)
+        if retry_after is not None:
             raise ApiError(
                 429,
                 f"Too Many Requests: retry after {retry_after}",
                 retry_after=retry_after,
                 kind="rate_limit",
             )
-        bucket.take(now)
-        self._global_bucket.take(now)
 
     def _format(
         self, p: Params, text_key: str, mode_key: str, entities_key: str
@@ -1765,8 +1532,8 @@ class FakeTelegramServer:
             return parse_formatted(source, p.get_str(mode_key), strict_ampersand=self.strict_html)
         except EntityParseError as exc:
             raise ApiError(400, f"Bad Request: can't parse entities: {exc}") from None
-        except ValueError:
-            raise ApiError(400, "Bad Request: unsupported parse_mode") from None
+        except ValueError as exc:
+            raise ApiError(400, f"Bad Request: unsupported parse_mode: {exc}") from None
 
     def _message_text(self, p: Params) -> tuple[str, list[dict[str, Any]]]:
         text, entities = self._format(p, "text", "parse_mode", "entities")
@@ -1887,7 +1654,6 @@ class FakeTelegramServer:
         reply_to: int | None,
         options: dict[str, Any],
         file: StoredFile | None = None,
-        media_group_id: str | None = None,
     ) -> SentMessage:
         raw: dict[str, Any] = {
             "message_id": chat.next_message_id(),
@@ -1898,8 +1664,6 @@ class FakeTelegramServer:
         }
         if reply_to is not None:
             raw["reply_to_message"] = _without_reply(chat.messages[reply_to])
-        if media_group_id:
-            raw["media_group_id"] = media_group_id
         if markup and "inline_keyboard" in markup:
             raw["reply_markup"] = markup  # only inline keyboards come back in Message
         if markup and "keyboard" in markup:
@@ -1918,7 +1682,6 @@ class FakeTelegramServer:
             reply_markup=markup,
             raw=raw,
             file=file,
-            media_group_id=media_group_id,
             reply_to_message_id=reply_to,
             options=options,
         )
@@ -1938,16 +1701,6 @@ class FakeTelegramServer:
             "can_connect_to_business": False,
             "has_main_web_app": False,
         }
-
-    async def _m_logOut(self, p: Params, request: web.Request) -> Any:
-        return True
-
-    async def _m_close(self, p: Params, request: web.Request) -> Any:
-        return True
-
-    async def _m_getChat(self, p: Params, request: web.Request) -> Any:
-        chat = self._chat(p)
-        return {**chat.to_dict(), "accent_color_id": 0, "max_reaction_count": 11}
 
     async def _m_getUpdates(self, p: Params, request: web.Request) -> Any:
         if self.webhook_url:
@@ -1988,7 +1741,7 @@ class FakeTelegramServer:
                 if updates or remaining <= 0 or self._stopping:
                     return updates
                 event = self._changed
-                with contextlib.suppress(TimeoutError):
+                with self.parked(), contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), remaining)
         finally:
             if self._poll is me:
@@ -2071,13 +1824,6 @@ class FakeTelegramServer:
         self.commands[self._command_key(p)] = clean
         return True
 
-    async def _m_getMyCommands(self, p: Params, request: web.Request) -> Any:
-        return self.commands.get(self._command_key(p), [])
-
-    async def _m_deleteMyCommands(self, p: Params, request: web.Request) -> Any:
-        self.commands.pop(self._command_key(p), None)
-        return True
-
     def _command_key(self, p: Params) -> tuple[str, str]:
         scope = p.get_json("scope", "Bad Request: can't parse BotCommandScope JSON object")
         if scope is None:
@@ -2102,7 +1848,7 @@ class FakeTelegramServer:
         text, entities = self._message_text(p)
         markup = self._markup(p)
         reply_to = self._reply_to(p, chat)
-        self._check_rate(chat)
+        self._admit(chat)
         content: dict[str, Any] = {"text": text}
         if entities:
             content["entities"] = entities
@@ -2173,7 +1919,7 @@ class FakeTelegramServer:
         caption, entities = self._caption(p)
         markup = self._markup(p)
         reply_to = self._reply_to(p, chat)
-        self._check_rate(chat)
+        self._admit(chat)
         content = self._media_content("photo", stored, caption, entities)
         sent = self._bot_message(
             chat,
@@ -2199,7 +1945,7 @@ class FakeTelegramServer:
         caption, entities = self._caption(p)
         markup = self._markup(p)
         reply_to = self._reply_to(p, chat)
-        self._check_rate(chat)
+        self._admit(chat)
         content = self._media_content("document", stored, caption, entities)
         sent = self._bot_message(
             chat,
@@ -2248,78 +1994,6 @@ class FakeTelegramServer:
                 content["caption_entities"] = entities
         return content
 
-    async def _m_sendMediaGroup(self, p: Params, request: web.Request) -> Any:
-        chat = self._chat(p)
-        self._check_reachable(chat)
-        media = p.get_json("media", "Bad Request: can't parse media JSON object")
-        if not isinstance(media, list):
-            raise ApiError(400, "Bad Request: can't parse media JSON object")
-        if not 2 <= len(media) <= 10:
-            raise ApiError(400, "Bad Request: wrong number of media in the album: must be 2-10")
-        kinds = {m.get("type") for m in media if isinstance(m, dict)}
-        if len(kinds) > 1 and ("document" in kinds or "audio" in kinds):
-            raise ApiError(
-                400,
-                "Bad Request: MEDIA_GROUP_INVALID: documents and audio can only "
-                "be grouped with media of the same type",
-            )
-        items = []
-        for item in media:
-            if not isinstance(item, dict) or item.get("type") not in (
-                "photo",
-                "video",
-                "document",
-                "audio",
-            ):
-                raise ApiError(400, "Bad Request: can't parse InputMedia: unsupported type")
-            kind = item["type"]
-            sub = Params(
-                {
-                    "media": item.get("media"),
-                    "caption": item.get("caption"),
-                    "parse_mode": item.get("parse_mode"),
-                    "caption_entities": item.get("caption_entities"),
-                },
-                p.files,
-            )
-            stored = self._upload(
-                sub,
-                "media",
-                folder="photos" if kind == "photo" else "documents",
-                prefix="AgAC" if kind == "photo" else "BQAC",
-                max_size=MAX_PHOTO_UPLOAD if kind == "photo" else MAX_FILE_UPLOAD,
-                photo=kind == "photo",
-            )
-            caption, entities = self._caption(sub)
-            items.append((kind, stored, caption, entities, sub))
-        reply_to = self._reply_to(p, chat)
-        self._check_rate(chat)  # an album counts as one send for flood control here
-        group_id = str(13_500_000_000_000_000 + next(self._media_group_ids))
-        results = []
-        for kind, stored, caption, entities, sub in items:
-            content = self._media_content(
-                "photo" if kind == "photo" else "document" if kind == "document" else kind,
-                stored,
-                caption,
-                entities,
-            )
-            sent = self._bot_message(
-                chat,
-                kind=kind,
-                content=content,
-                text=caption,
-                source=sub.get_str("caption"),
-                parse_mode=sub.get_str("parse_mode"),
-                entities=entities,
-                markup=None,
-                reply_to=reply_to,
-                options=self._options(p),
-                file=stored,
-                media_group_id=group_id,
-            )
-            results.append(sent.raw)
-        return results
-
     async def _m_sendChatAction(self, p: Params, request: web.Request) -> Any:
         chat = self._chat(p)
         self._check_reachable(chat)
@@ -2327,124 +2001,6 @@ class FakeTelegramServer:
         if action not in CHAT_ACTIONS:
             raise ApiError(400, "Bad Request: wrong parameter action in request")
         chat.actions.append(action)
-        self._notify()
-        return True
-
-    def _editable(self, p: Params) -> tuple[Chat, SentMessage]:
-        if p.has("inline_message_id"):
-            raise ApiError(400, "Bad Request: MESSAGE_ID_INVALID")
-        chat = self._chat(p)
-        self._check_reachable(chat)
-        message_id = p.get_int("message_id")
-        if message_id is None:
-            raise ApiError(400, "Bad Request: message identifier is not specified")
-        for sent in chat.inbox:
-            if sent.message_id == message_id and not sent.deleted:
-                return chat, sent
-        if message_id in chat.messages:
-            raise ApiError(400, "Bad Request: message can't be edited")
-        raise ApiError(400, "Bad Request: message to edit not found")
-
-    def _apply_edit(
-        self,
-        sent: SentMessage,
-        *,
-        text: str | None,
-        entities: list[dict[str, Any]],
-        markup: dict[str, Any] | None,
-        text_key: str,
-        source: str | None,
-        parse_mode: str | None,
-    ) -> dict[str, Any]:
-        inline = markup if markup and "inline_keyboard" in markup else None
-        old_inline = sent.raw.get("reply_markup")
-        entities_key = "entities" if text_key == "text" else "caption_entities"
-        if (
-            sent.raw.get(text_key) == text
-            and (sent.raw.get(entities_key) or []) == (entities or [])
-            and old_inline == inline
-        ):
-            raise ApiError(400, NOT_MODIFIED)
-        sent.edits.append(copy.deepcopy(sent.raw))
-        if text is None:
-            sent.raw.pop(text_key, None)
-        else:
-            sent.raw[text_key] = text
-        if entities:
-            sent.raw[entities_key] = entities
-        else:
-            sent.raw.pop(entities_key, None)
-        if inline is None:
-            sent.raw.pop("reply_markup", None)  # editing without markup removes the keyboard
-        else:
-            sent.raw["reply_markup"] = inline
-        sent.raw["edit_date"] = int(time.time())
-        sent.text = text
-        sent.entities = entities
-        sent.source = source
-        sent.parse_mode = parse_mode
-        sent.reply_markup = inline
-        self._notify()
-        return sent.raw
-
-    async def _m_editMessageText(self, p: Params, request: web.Request) -> Any:
-        _chat, sent = self._editable(p)
-        if "text" not in sent.raw:
-            raise ApiError(400, "Bad Request: there is no text in the message to edit")
-        text, entities = self._message_text(p)
-        markup = self._markup(p)
-        return self._apply_edit(
-            sent,
-            text=text,
-            entities=entities,
-            markup=markup,
-            text_key="text",
-            source=p.get_str("text"),
-            parse_mode=p.get_str("parse_mode"),
-        )
-
-    async def _m_editMessageCaption(self, p: Params, request: web.Request) -> Any:
-        _chat, sent = self._editable(p)
-        if "text" in sent.raw:
-            raise ApiError(400, "Bad Request: there is no caption in the message to edit")
-        caption, entities = self._caption(p)
-        markup = self._markup(p)
-        return self._apply_edit(
-            sent,
-            text=caption,
-            entities=entities,
-            markup=markup,
-            text_key="caption",
-            source=p.get_str("caption"),
-            parse_mode=p.get_str("parse_mode"),
-        )
-
-    async def _m_editMessageReplyMarkup(self, p: Params, request: web.Request) -> Any:
-        _chat, sent = self._editable(p)
-        markup = self._markup(p)
-        if markup is not None and "inline_keyboard" not in markup:
-            raise ApiError(400, "Bad Request: inline keyboard expected")
-        key = "text" if "text" in sent.raw else "caption"
-        entities_key = "entities" if key == "text" else "caption_entities"
-        return self._apply_edit(
-            sent,
-            text=sent.raw.get(key),
-            entities=sent.raw.get(entities_key) or [],
-            markup=markup,
-            text_key=key,
-            source=sent.source,
-            parse_mode=sent.parse_mode,
-        )
-
-    async def _m_deleteMessage(self, p: Params, request: web.Request) -> Any:
-        chat = self._chat(p)
-        message_id = p.get_int("message_id")
-        if message_id is None or message_id not in chat.messages:
-            raise ApiError(400, "Bad Request: message to delete not found")
-        del chat.messages[message_id]
-        for sent in chat.inbox:
-            if sent.message_id == message_id:
-                sent.deleted = True
         self._notify()
         return True
 
@@ -2507,8 +2063,8 @@ class FakeTelegramServer:
                     event = self._changed
                     await event.wait()
                     continue
-                update = updates[0]
-                await self._deliver(session, update)
+                async with self.delivering():
+                    await self._deliver(session, updates[0])
 
     async def _deliver(self, session: aiohttp.ClientSession, update: dict[str, Any]) -> None:
         url = self.webhook_url
@@ -2603,122 +2159,3 @@ def _photo_size(stored: StoredFile) -> dict[str, Any]:
         "height": stored.height or 0,
         "file_size": stored.size,
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Separate-process mode
-# --------------------------------------------------------------------------------------------
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(
-        prog="python -m tests.fakes.telegram_api",
-        description="Fake Telegram Bot API server for tests; prints its port on stdout.",
-    )
-    ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    ap.add_argument("--token", default=DEFAULT_TOKEN)
-    ap.add_argument(
-        "--max-seconds",
-        type=float,
-        default=600.0,
-        help="exit after this many seconds, so a crashed test never leaves it behind",
-    )
-    ap.add_argument(
-        "--parent-pid",
-        type=int,
-        default=None,
-        help="exit when this process is gone (default: the process that started us)",
-    )
-    ap.add_argument("--per-chat-rate", type=float, default=None)
-    ap.add_argument("--per-chat-burst", type=float, default=None)
-    ap.add_argument("--group-rate", type=float, default=None)
-    ap.add_argument("--global-rate", type=float, default=None)
-    ap.add_argument("--global-burst", type=float, default=None)
-    ap.add_argument("--rate-scale", type=float, default=1.0, help="multiply every rate")
-    ap.add_argument("--no-rate-limits", action="store_true")
-    ap.add_argument("--lenient-html", action="store_true", help="accept a bare & like Telegram")
-    ap.add_argument("--no-group-privacy", action="store_true")
-    ap.add_argument("--callback-query-ttl", type=float, default=15.0)
-    ap.add_argument("--log-level", default="WARNING")
-    return ap.parse_args(argv)
-
-
-def _limits_from_args(args: argparse.Namespace) -> RateLimits:
-    limits = RateLimits()
-    for attr, value in (
-        ("per_chat_rate", args.per_chat_rate),
-        ("per_chat_burst", args.per_chat_burst),
-        ("group_rate", args.group_rate),
-        ("global_rate", args.global_rate),
-        ("global_burst", args.global_burst),
-    ):
-        if value is not None:
-            setattr(limits, attr, value)
-    if args.rate_scale != 1.0:
-        limits = limits.scaled(args.rate_scale)
-    limits.enabled = not args.no_rate_limits
-    return limits
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-async def _serve(args: argparse.Namespace) -> None:
-    server = FakeTelegramServer(
-        token=args.token,
-        port=args.port,
-        rate_limits=_limits_from_args(args),
-        strict_html=not args.lenient_html,
-        group_privacy=not args.no_group_privacy,
-        callback_query_ttl=args.callback_query_ttl if args.callback_query_ttl > 0 else None,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    server.on_shutdown_request = stop.set
-    await server.start()
-    print(server.port, flush=True)  # the parent reads this line to learn the port
-    parent = args.parent_pid or os.getppid()
-    original_ppid = os.getppid()
-
-    async def watch_parent() -> None:
-        # Exit with the test that started us, even if it was killed without cleaning up.
-        while not stop.is_set():
-            if os.getppid() != original_ppid or not _process_alive(parent):
-                stop.set()
-                return
-            await asyncio.sleep(0.5)
-
-    watcher = loop.create_task(watch_parent())
-    try:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), args.max_seconds)
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        await server.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
-    asyncio.run(_serve(args))
-    return 0
-
-
-if __name__ == "__main__":
-    # Run the copy imported under its package name, so the control API and this module share
-    # one set of classes instead of a second "__main__" copy.
-    from tests.fakes.telegram_api import main as _main
-
-    sys.exit(_main())

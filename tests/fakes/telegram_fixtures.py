@@ -6,14 +6,13 @@ Use them from a test module with ``from tests.fakes.telegram_fixtures import fak
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
-from tests.fakes.telegram_remote import FakeTelegramProcess, launch_fake_telegram_process
 
-__all__ = ["fake_telegram", "fake_telegram_process", "fake_telegram_unthrottled"]
+__all__ = ["fake_telegram", "fake_telegram_unthrottled"]
 
 
 @pytest.fixture
@@ -28,14 +27,3 @@ async def fake_telegram_unthrottled() -> AsyncIterator[FakeTelegramServer]:
     """Like ``fake_telegram`` but without flood control, for tests about other things."""
     async with FakeTelegramServer(rate_limits=RateLimits.disabled()) as server:
         yield server
-
-
-@pytest.fixture
-def fake_telegram_process() -> Iterator[FakeTelegramProcess]:
-    """The fake in a child process (drive it with ``.client()``); killed by pid afterwards and
-    self-terminating after 300 s even if this process dies."""
-    fake = launch_fake_telegram_process(max_seconds=300)
-    try:
-        yield fake
-    finally:
-        fake.stop()

@@ -1,4 +1,4 @@
-"""Entity parsing for the fake Telegram server: HTML, MarkdownV2 and legacy Markdown.
+"""Entity parsing for the fake Telegram server: HTML, the only parse mode the bot uses.
 
 The HTML parser follows the algorithm of TDLib's ``parse_html`` (the code the real Bot API server
 runs), so tag handling and error messages match what Telegram answers, e.g.
@@ -20,8 +20,6 @@ __all__ = [
     "EntityParseError",
     "parse_formatted",
     "parse_html",
-    "parse_markdown",
-    "parse_markdown_v2",
     "utf16_len",
 ]
 
@@ -45,19 +43,15 @@ def parse_formatted(
 ) -> tuple[str, list[dict[str, Any]]]:
     """Parse ``text`` for ``parse_mode`` (None/"" means plain text) into (visible text, entities).
 
-    Raises EntityParseError for malformed markup and ValueError("unsupported parse_mode") for an
-    unknown mode.
+    Raises EntityParseError for malformed markup and ValueError for another mode: Telegram has
+    MarkdownV2 and Markdown too, but the bot never sends them, so the fake does not model them.
     """
     if not parse_mode:
         return text, []
     mode = parse_mode.lower()
     if mode == "html":
         return parse_html(text, strict_ampersand=strict_ampersand)
-    if mode == "markdownv2":
-        return parse_markdown_v2(text)
-    if mode == "markdown":
-        return parse_markdown(text)
-    raise ValueError("unsupported parse_mode")
+    raise ValueError(f"parse_mode {parse_mode!r} is not modelled by the fake")
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,241 +317,3 @@ def _html_entity(
             done.append(inner_code)
         return {"type": "pre", **base}
     return None
-
-
-# --------------------------------------------------------------------------------------------
-# MarkdownV2
-# --------------------------------------------------------------------------------------------
-
-_MDV2_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
-_MDV2_NAMES = {
-    "*": "Bold",
-    "_": "Italic",
-    "__": "Underline",
-    "~": "Strikethrough",
-    "||": "Spoiler",
-}
-_MDV2_TYPES = {
-    "*": "bold",
-    "_": "italic",
-    "__": "underline",
-    "~": "strikethrough",
-    "||": "spoiler",
-}
-
-
-def parse_markdown_v2(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """A compact MarkdownV2 parser with Telegram's reserved-character rule and error texts."""
-    out: list[str] = []
-    u16 = 0
-    entities: list[dict[str, Any]] = []
-    # (marker, utf16 offset, byte offset of the marker, index into out)
-    stack: list[tuple[str, int, int, int]] = []
-    n = len(text)
-    i = 0
-    line_start = True
-    quote_start: int | None = None
-
-    def emit(s: str) -> None:
-        nonlocal u16
-        out.append(s)
-        u16 += utf16_len(s)
-
-    while i < n:
-        c = text[i]
-        if line_start and c == ">":
-            if quote_start is None:
-                quote_start = u16
-            i += 1
-            line_start = False
-            continue
-        if line_start and quote_start is not None:
-            # The quote ended on the previous line.
-            length = u16 - quote_start
-            if out and out[-1] == "\n":
-                length -= 1
-            if length > 0:
-                entities.append({"type": "blockquote", "offset": quote_start, "length": length})
-            quote_start = None
-        line_start = False
-        if c == "\\" and i + 1 < n and 0 < ord(text[i + 1]) <= 126:
-            emit(text[i + 1])
-            i += 2
-            continue
-        if c == "`":
-            start_byte = _byte_offset(text, i)
-            is_pre = text.startswith("```", i)
-            fence = "```" if is_pre else "`"
-            j = i + len(fence)
-            language = ""
-            if is_pre:
-                newline = text.find("\n", j)
-                first_line = text[j:newline] if newline != -1 else ""
-                if newline != -1 and first_line and " " not in first_line:
-                    language, j = first_line, newline + 1
-            content: list[str] = []
-            while j < n and not text.startswith(fence, j):
-                if text[j] == "\\" and j + 1 < n and text[j + 1] in "`\\":
-                    content.append(text[j + 1])
-                    j += 2
-                    continue
-                content.append(text[j])
-                j += 1
-            if j >= n:
-                kind = "Pre" if is_pre else "Code"
-                raise EntityParseError(
-                    f"Can't find end of {kind} entity at byte offset {start_byte}"
-                )
-            body = "".join(content)
-            start = u16
-            emit(body)
-            if body:
-                entity: dict[str, Any] = {
-                    "type": "pre" if is_pre else "code",
-                    "offset": start,
-                    "length": u16 - start,
-                }
-                if language:
-                    entity["language"] = language
-                entities.append(entity)
-            i = j + len(fence)
-            continue
-        if c == "[" or (c == "!" and i + 1 < n and text[i + 1] == "["):
-            start_byte = _byte_offset(text, i)
-            i += 2 if c == "!" else 1
-            stack.append(("[" if c == "[" else "![", u16, start_byte, len(out)))
-            continue
-        if c == "]" and stack and stack[-1][0] in ("[", "!["):
-            marker, start, start_byte, _ = stack.pop()
-            if i + 1 < n and text[i + 1] == "(":
-                close = text.find(")", i + 2)
-                if close == -1:
-                    raise EntityParseError(
-                        f"Can't find end of a URL at byte offset {_byte_offset(text, i + 1)}"
-                    )
-                url = text[i + 2 : close].replace("\\)", ")").replace("\\\\", "\\")
-                i = close + 1
-            else:
-                url = ""
-                i += 1
-            length = u16 - start
-            if length > 0 and marker == "[" and url:
-                entities.append(
-                    {"type": "text_link", "offset": start, "length": length, "url": url}
-                )
-            elif length > 0 and marker == "![" and "id=" in url:
-                emoji_id = url.split("id=", 1)[1]
-                entities.append(
-                    {
-                        "type": "custom_emoji",
-                        "offset": start,
-                        "length": length,
-                        "custom_emoji_id": emoji_id,
-                    }
-                )
-            continue
-        marker = ""
-        if text.startswith("__", i):
-            marker = "__"
-        elif text.startswith("||", i):
-            marker = "||"
-        elif c in "*_~":
-            marker = c
-        if marker:
-            if stack and stack[-1][0] == marker:
-                _, start, _, _ = stack.pop()
-                if u16 > start:
-                    entities.append(
-                        {"type": _MDV2_TYPES[marker], "offset": start, "length": u16 - start}
-                    )
-            else:
-                stack.append((marker, u16, _byte_offset(text, i), len(out)))
-            i += len(marker)
-            continue
-        if c in _MDV2_RESERVED:
-            raise EntityParseError(
-                f"Character '{c}' is reserved and must be escaped with the preceding '\\'"
-            )
-        emit(c)
-        if c == "\n":
-            line_start = True
-        i += 1
-    if quote_start is not None and u16 > quote_start:
-        entities.append({"type": "blockquote", "offset": quote_start, "length": u16 - quote_start})
-    if stack:
-        marker, _, start_byte, _ = stack[-1]
-        if marker in ("[", "!["):
-            raise EntityParseError(f"Can't find end of TextUrl entity at byte offset {start_byte}")
-        raise EntityParseError(
-            f"Can't find end of {_MDV2_NAMES[marker]} entity at byte offset {start_byte}"
-        )
-    entities.sort(key=lambda e: (e["offset"], -e["length"]))
-    return "".join(out), entities
-
-
-# --------------------------------------------------------------------------------------------
-# Legacy Markdown
-# --------------------------------------------------------------------------------------------
-
-_LEGACY_TYPES = {"*": "bold", "_": "italic", "`": "code", "```": "pre"}
-
-
-def parse_markdown(text: str) -> tuple[str, list[dict[str, Any]]]:
-    """Legacy Markdown: *bold*, _italic_, `code`, ```pre```, [text](url); no nesting."""
-    out: list[str] = []
-    u16 = 0
-    entities: list[dict[str, Any]] = []
-    n = len(text)
-    i = 0
-    while i < n:
-        c = text[i]
-        if c == "\\" and i + 1 < n and text[i + 1] in "_*`[":
-            out.append(text[i + 1])
-            u16 += 1
-            i += 2
-            continue
-        if c in "*_`[":
-            start_byte = _byte_offset(text, i)
-            if c == "[":
-                close = text.find("]", i + 1)
-                if close == -1 or not text.startswith("(", close + 1):
-                    raise EntityParseError(
-                        f"Can't find end of the entity starting at byte offset {start_byte}"
-                    )
-                end = text.find(")", close + 2)
-                if end == -1:
-                    raise EntityParseError(
-                        f"Can't find end of the entity starting at byte offset {start_byte}"
-                    )
-                label = text[i + 1 : close]
-                entities.append(
-                    {
-                        "type": "text_link",
-                        "offset": u16,
-                        "length": utf16_len(label),
-                        "url": text[close + 2 : end],
-                    }
-                )
-                out.append(label)
-                u16 += utf16_len(label)
-                i = end + 1
-                continue
-            marker = "```" if text.startswith("```", i) else c
-            end = text.find(marker, i + len(marker))
-            if end == -1:
-                raise EntityParseError(
-                    f"Can't find end of the entity starting at byte offset {start_byte}"
-                )
-            body = text[i + len(marker) : end]
-            if body:
-                entities.append(
-                    {"type": _LEGACY_TYPES[marker], "offset": u16, "length": utf16_len(body)}
-                )
-            out.append(body)
-            u16 += utf16_len(body)
-            i = end + len(marker)
-            continue
-        out.append(c)
-        u16 += 2 if ord(c) > 0xFFFF else 1
-        i += 1
-    return "".join(out), entities

@@ -42,6 +42,8 @@ import aiohttp
 from aiohttp import web
 from PIL import Image
 
+from tests.fakes.base import FakeServer
+
 log = logging.getLogger("tests.fakes.zalo")
 
 DEFAULT_TOKEN = "1234567890:zalo-fake-secret-for-ocop-tests"
@@ -244,7 +246,7 @@ class Person:
         return self.inbox[start:]
 
 
-class FakeZaloServer:
+class FakeZaloServer(FakeServer):
     """Start with ``async with FakeZaloServer() as zalo``; it binds 127.0.0.1 on a free port.
 
     Switches: ``webhook_body`` ("wrapped" or "flat"), ``duplicate_delivery`` (every update is
@@ -262,6 +264,7 @@ class FakeZaloServer:
         require_https: bool = False,
         webhook_retries: int = 2,
     ) -> None:
+        super().__init__()
         self.token = token
         self.bot_id = token.split(":", 1)[0]
         self.webhook_body = webhook_body
@@ -284,9 +287,6 @@ class FakeZaloServer:
         self.webhook_secret = ""
         self.webhook_updated_at = 0
         self._queue: list[dict[str, Any]] = []  # updates for getUpdates
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
         self._http: aiohttp.ClientSession | None = None
         self._deliver_lock = asyncio.Lock()  # Zalo posts one update at a time
         self._tasks: set[asyncio.Task[None]] = set()
@@ -302,50 +302,28 @@ class FakeZaloServer:
             "sendChatAction": self._send_chat_action,
         }
 
-    # Lifecycle ---------------------------------------------------------------------------
+    # Lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> FakeZaloServer:
-        app = web.Application(client_max_size=2 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/media/{name}", self._handle_media)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        assert site._server is not None
-        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        return self
 
-    async def stop(self) -> None:
-        self._notify()
+    async def started(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+
+    async def stopping(self) -> None:
         if self._http is not None:
             await self._http.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeZaloServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        assert self._port is not None, "server not started"
-        return f"http://127.0.0.1:{self._port}"
 
     @property
     def api_url(self) -> str:
         """For OCOP_ZALO_API_URL (the adapter appends /bot<token>/<method>)."""
         return self.url
 
-    # Waiting -----------------------------------------------------------------------------
+    # Waiting ---------------------------------------------------------------------------------
 
-    def _notify(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
+    def pending(self) -> int:
+        return len(self._queue)
 
     async def wait_until(
         self,
@@ -353,29 +331,13 @@ class FakeZaloServer:
         timeout: float = 10.0,
         *,
         what: str | Callable[[], str] = "condition",
+        recheck: float = 0.1,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                detail = what() if callable(what) else what
-                raise TimeoutError(f"timed out after {timeout}s waiting for {detail}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.1))
+        await super().wait_until(predicate, timeout, what=what, recheck=recheck)
 
     async def quiet(self, seconds: float = 0.5, timeout: float = 20.0) -> None:
-        """Wait until the bot has sent nothing for ``seconds``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        count, since = len(self.sent), loop.time()
-        while loop.time() < deadline:
-            await asyncio.sleep(0.05)
-            if len(self.sent) != count:
-                count, since = len(self.sent), loop.time()
-            elif loop.time() - since >= seconds:
-                return
-        raise TimeoutError("the bot kept sending")
+        """Kept for older tests: now the same as ``wait_idle`` (``seconds`` is not waited)."""
+        await self.wait_idle(timeout)
 
     # People, media, faults ---------------------------------------------------------------
 
@@ -429,7 +391,8 @@ class FakeZaloServer:
             self._notify()
             return
         for _ in range(times):
-            await self._post(update)
+            async with self.delivering():
+                await self._post(update)
 
     async def _post(self, update: dict[str, Any]) -> None:
         assert self._http is not None
@@ -554,9 +517,9 @@ class FakeZaloServer:
         deadline = loop.time() + min(wait, self.poll_wait_cap)
         while not self._queue:
             remaining = deadline - loop.time()
-            if remaining <= 0 or self._runner is None:
+            if remaining <= 0 or self._stopping:
                 raise ApiError(408, "Request timeout", kind="idle")
-            with contextlib.suppress(TimeoutError):
+            with self.parked(), contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
         return self._queue.pop(0)  # one update per call
 

@@ -1,0 +1,155 @@
+"""Open-loop load for the throughput benchmarks: a fixed schedule of sends whatever the bot does.
+
+A step offers ``rate`` updates/s for ``seconds``: send k goes out at ``start + k / rate`` from
+person ``k mod people`` (so each person sends every ``people / rate`` seconds, like many people
+writing at once, never one person flooding). The latency of an update is from the moment it was
+offered to the first bot message the fake server saw in that chat afterwards; a bot message when
+nothing is outstanding in its chat (a second message of the same answer) is not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+P99_TARGET_MS = 250.0
+GRACE = 5.0  # seconds after the last send for answers to arrive before they count as missing
+
+
+@dataclass
+class Replies:
+    """Outstanding updates per chat and the latencies of those answered."""
+
+    outstanding: dict[object, deque[float]] = field(default_factory=dict)
+    latencies_ms: list[float] = field(default_factory=list)
+    answered_at: list[float] = field(default_factory=list)
+
+    def offered(self, chat: object, at: float) -> None:
+        self.outstanding.setdefault(chat, deque()).append(at)
+
+    def seen(self, chat: object, at: float) -> None:
+        """The fake saw a bot message in ``chat`` (call from the fake's send hook)."""
+        queue = self.outstanding.get(chat)
+        if queue:
+            self.latencies_ms.append((at - queue.popleft()) * 1000)
+            self.answered_at.append(at)
+
+    def missing(self) -> int:
+        return sum(len(q) for q in self.outstanding.values())
+
+
+@dataclass
+class StepResult:
+    rate: float
+    offered_rate: float
+    replies_per_s: float
+    p50_ms: float
+    p99_ms: float
+    unanswered: int
+    offered: int
+
+    @property
+    def sustainable(self) -> bool:
+        return self.unanswered == 0 and self.p99_ms <= P99_TARGET_MS
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_step(
+    rate: float,
+    seconds: float,
+    people: int,
+    send: Callable[[int, Replies], Awaitable[None]],
+    fake: Any,
+) -> StepResult:
+    """Offer ``rate`` updates/s for ``seconds``; ``send(i, replies)`` makes person ``i`` send one
+    update and must call ``replies.offered(chat, time.perf_counter())`` as it is queued. ``fake``
+    (a ``tests.fakes.base.FakeServer``) calls ``fake.replies.seen(chat, t)`` for each bot
+    message."""
+    replies = fake.replies = Replies()
+    total = max(1, int(rate * seconds))
+    tasks: list[asyncio.Task[None]] = []
+    start = time.perf_counter()
+    for k in range(total):
+        delay = start + k / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(k % people, replies)))
+    await asyncio.gather(*tasks)
+    last_send = time.perf_counter()
+    with contextlib.suppress(TimeoutError):
+        await fake.wait_until(lambda: not replies.missing(), GRACE, recheck=0.05)
+    with contextlib.suppress(TimeoutError):  # the bot finishes its backlog before the next step
+        await fake.wait_idle(30)
+    elapsed = max(1e-9, last_send - start)
+    answered = replies.answered_at
+    span = max(1e-9, (max(answered) if answered else last_send) - start)
+    return StepResult(
+        rate=rate,
+        offered_rate=(total - 1) / elapsed if total > 1 else float(total),
+        replies_per_s=len(answered) / span,
+        p50_ms=pct(replies.latencies_ms, 0.5),
+        p99_ms=pct(replies.latencies_ms, 0.99),
+        unanswered=replies.missing(),
+        offered=total,
+    )
+
+
+def print_table(name: str, results: list[StepResult]) -> None:
+    print(f"\n{name}")
+    print(
+        f"  {'rate':>6} {'offered/s':>10} {'replies/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'unanswered':>10}"
+    )
+    for r in results:
+        mark = "" if r.sustainable else "  (not sustainable)"
+        print(
+            f"  {r.rate:>6.0f} {r.offered_rate:>10.1f} {r.replies_per_s:>10.1f} {r.p50_ms:>8.0f} "
+            f"{r.p99_ms:>8.0f} {r.unanswered:>10d}{mark}"
+        )
+
+
+def sustainable_rate(results: list[StepResult]) -> float:
+    """The highest step with p99 ≤ 250 ms and nothing unanswered (0 if none)."""
+    ok = [r.rate for r in results if r.sustainable]
+    return max(ok) if ok else 0.0
+
+
+def print_summary(ours: list[StepResult], echo: list[StepResult], baseline: str) -> None:
+    s_ours, s_echo = sustainable_rate(ours), sustainable_rate(echo)
+    ratio = s_ours / s_echo if s_echo else 0.0
+    print(
+        f"\nsustainable rate (p99 <= {P99_TARGET_MS:.0f} ms, nothing unanswered): "
+        f"ocop-bot {s_ours:.0f}/s, {baseline} {s_echo:.0f}/s; ratio {ratio:.2f} (goal >= 0.5)"
+    )
+
+
+async def step_both(
+    rates: list[float],
+    run_ours: Callable[[float], Awaitable[StepResult]],
+    run_echo: Callable[[float], Awaitable[StepResult]],
+) -> tuple[list[StepResult], list[StepResult]]:
+    """Every step for the baseline, then for ours, alternating so both see the same machine;
+    a bot is not offered higher rates after a step it could not sustain."""
+    ours: list[StepResult] = []
+    echo: list[StepResult] = []
+    for rate in rates:
+        if not echo or echo[-1].sustainable:
+            echo.append(await run_echo(rate))
+            print(f"  baseline at {rate:.0f}/s: p99 {echo[-1].p99_ms:.0f} ms", flush=True)
+        if not ours or ours[-1].sustainable:
+            ours.append(await run_ours(rate))
+            print(f"  ocop-bot at {rate:.0f}/s: p99 {ours[-1].p99_ms:.0f} ms", flush=True)
+        if not echo[-1].sustainable and not ours[-1].sustainable:
+            break
+    return ours, echo
