@@ -41,7 +41,8 @@ from ocop_core.models import (
 )
 from ocop_core.plans import Milestone
 from ocop_core.plans.models import min_points
-from ocop_core.reminders.compute import check_due, resolve_plan
+from ocop_core.reminders.checks import check_due
+from ocop_core.reminders.milestones import resolve_plan
 from ocop_core.reminders.render import (
     DossierFacts,
     certificate_text,
