@@ -81,36 +81,39 @@ async def want_commune_checks(conn: AsyncConnection, today: date) -> None:
             .distinct()
         )
     ).all()
-    day_rows: list[dict[str, Any]] = []
-    dues: set[date] = set()
-    for ruleset_id, raw in pairs:
-        day = as_date(raw)
-        due = check_due(ruleset_id, day)
-        if due is None:
-            continue
-        day_rows.append({"ruleset": ruleset_id, "submitted_day": day, "due": due})
-        dues.add(due)
-    slot_rows: list[dict[str, Any]] = []
-    for due in sorted(dues):
-        for scope, fire_day, deadline, extra in _check_moments(due, today):
-            slot_rows.append(
-                {
-                    "id": len(slot_rows) + 1,
-                    "due": due,
-                    "scope": f"check/{due.isoformat()}/{scope}",
-                    "fire_at": deliver_at(fire_day),
-                    "deadline": deadline,
-                    "payload": {
-                        "due": due.isoformat(),
-                        "series": f"check/{due.isoformat()}",
-                        **extra,
-                    },
-                }
-            )
+    day_rows = [
+        {"ruleset": ruleset_id, "submitted_day": as_date(raw), "due": due}
+        for ruleset_id, raw in pairs
+        if (due := check_due(ruleset_id, as_date(raw))) is not None
+    ]
+    slot_rows = _slot_rows(sorted({row["due"] for row in day_rows}), today)
     if not slot_rows:
         return
     await insert_rows(conn, T_CHECK_DAY, day_rows)
     await insert_rows(conn, T_CHECK_SLOT, slot_rows)
+    await want(conn, _check_fires(submitted))
+
+
+def _slot_rows(dues: list[date], today: date) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for due in dues:
+        for scope, fire_day, deadline, extra in _check_moments(due, today):
+            series = f"check/{due.isoformat()}"
+            rows.append(
+                {
+                    "id": len(rows) + 1,
+                    "due": due,
+                    "scope": f"{series}/{scope}",
+                    "fire_at": deliver_at(fire_day),
+                    "deadline": deadline,
+                    "payload": {"due": due.isoformat(), "series": series, **extra},
+                }
+            )
+    return rows
+
+
+def _check_fires(submitted: Any) -> Any:
+    """One fire per commune officer and slot, whatever the number of their dossiers."""
     per_officer = (
         select(_AC.c.account_id.label("account_id"), T_CHECK_SLOT.c.id.label("slot_id"))
         .select_from(_D)
@@ -125,7 +128,7 @@ async def want_commune_checks(conn: AsyncConnection, today: date) -> None:
         .distinct()
         .subquery()
     )
-    checks = (
+    return (
         select(
             literal("account"),
             per_officer.c.account_id,
@@ -139,4 +142,3 @@ async def want_commune_checks(conn: AsyncConnection, today: date) -> None:
         .select_from(per_officer)
         .join(T_CHECK_SLOT, T_CHECK_SLOT.c.id == per_officer.c.slot_id)
     )
-    await want(conn, checks)

@@ -49,36 +49,40 @@ async def want_expiry(conn: AsyncConnection, today: date) -> None:
             .distinct()
         )
     ).scalars()
-    ruleset = window_ruleset()
-    rows: list[dict[str, Any]] = []
-    for raw in expiries:
-        expiry = as_date(raw)
-        opens, closes = ruleset.reevaluation_window(expiry)
+    rows = [row for raw in expiries for row in _rows(as_date(raw), today)]
+    if not rows:
+        return
+    await insert_rows(conn, T_EXPIRY, rows)
+    await want(conn, _window_fires())
+
+
+def _rows(expiry: date, today: date) -> list[dict[str, Any]]:
+    opens, closes = window_ruleset().reevaluation_window(expiry)
+    payload = {
+        "expiry": expiry.isoformat(),
+        "opens": opens.isoformat(),
+        "closes": closes.isoformat(),
+        "series": "expiry",
+    }
+    return [
+        {
+            "expiry": expiry,
+            "scope": f"expiry/{moment}/{expiry.isoformat()}",
+            "fire_at": deliver_at(day),
+            "deadline": deadline,
+            "payload": {"moment": moment, **payload},
+        }
         for moment, day, deadline in (
             ("opens", opens, closes),
             ("closes", closes, closes),
             ("expires", expiry, expiry),
-        ):
-            if deadline < today:
-                continue
-            rows.append(
-                {
-                    "expiry": expiry,
-                    "scope": f"expiry/{moment}/{expiry.isoformat()}",
-                    "fire_at": deliver_at(day),
-                    "deadline": deadline,
-                    "payload": {
-                        "moment": moment,
-                        "expiry": expiry.isoformat(),
-                        "opens": opens.isoformat(),
-                        "closes": closes.isoformat(),
-                        "series": "expiry",
-                    },
-                }
-            )
-    if not rows:
-        return
-    await insert_rows(conn, T_EXPIRY, rows)
+        )
+        if deadline >= today
+    ]
+
+
+def _window_fires() -> Any:
+    """The producer of each certified dossier not yet followed by a renewal dossier."""
     renewal = _D.alias("renewal")
     renewed = (
         select(renewal.c.id)
@@ -92,7 +96,7 @@ async def want_expiry(conn: AsyncConnection, today: date) -> None:
         .correlate(_D)
         .exists()
     )
-    windows = (
+    return (
         select(
             literal("dossier"),
             _D.c.id,
@@ -108,4 +112,3 @@ async def want_expiry(conn: AsyncConnection, today: date) -> None:
         .join(T_EXPIRY, T_EXPIRY.c.expiry == _D.c.certificate_expiry)
         .where(_D.c.stage == Stage.CERTIFIED, _P.c.account_id.is_not(None), ~renewed)
     )
-    await want(conn, windows)
