@@ -130,3 +130,14 @@ async def test_status_names_the_3_star_minimums_still_missing(core: Core) -> Non
         "distribution_contracts",
         "product_story",
     }
+
+
+async def test_a_dossier_without_a_loaded_plan_says_so(core: Core) -> None:
+    from ocop_core.services import status
+
+    core.clock.set(vn_time(2025, 9, 10, 9, 0))
+    _, bob = await core.person("bob")
+    d = await _register(core, bob)
+    async with core.session() as s:
+        summary = await status.summarise(s, core.ctx, d)
+    assert summary.deadline is None and summary.by_province_plan and d.ruleset == "qd1489-2025"

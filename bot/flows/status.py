@@ -60,6 +60,11 @@ def render_summary(fc: FlowContext, summary: StatusSummary) -> Reply:
                 days=summary.days_left if summary.days_left is not None else 0,
             )
         )
+    elif summary.by_province_plan:
+        ruleset = fc.t(f"ruleset.{d.ruleset}")
+        lines.append(
+            fc.t(N_("rounds.status.by_province_plan"), code=d.receipt_code, ruleset=ruleset)
+        )
     if summary.next_actor:
         lines.append(fc.t(N_("status.next_actor"), who=fc.t(f"who.{summary.next_actor}")))
     if d.certificate_expiry:
@@ -100,6 +105,12 @@ async def deadlines(fc: FlowContext) -> None:
     lines = []
     for d in mine:
         summary = await status.summarise(fc.s, fc.core, d)
+        if summary.deadline is None and summary.by_province_plan:
+            ruleset = fc.t(f"ruleset.{d.ruleset}")
+            lines.append(
+                fc.t(N_("rounds.status.by_province_plan"), code=d.receipt_code, ruleset=ruleset)
+            )
+            continue
         if summary.deadline is None:
             continue
         dl = summary.deadline
