@@ -141,3 +141,25 @@ async def test_a_dossier_without_a_loaded_plan_says_so(core: Core) -> None:
     async with core.session() as s:
         summary = await status.summarise(s, core.ctx, d)
     assert summary.deadline is None and summary.by_province_plan and d.ruleset == "qd1489-2025"
+
+
+@pytest.mark.parametrize(
+    ("commune", "stage_after"),
+    [(PHU_LY, "district_scored"), (BINH_LU, "province_scored")],
+    ids=["ha-nam-returns-to-district", "lai-chau-has-no-such-path"],
+)
+async def test_province_score_under_70_goes_back_only_where_the_plan_says(
+    core: Core, commune: str, stage_after: str
+) -> None:
+    from sqlalchemy import update
+
+    core.clock.set(vn_time(2024, 12, 1, 9, 0))
+    d = await _register(core, Actor.system(), commune=commune, filed_on=date(2024, 9, 2))
+    async with core.session() as s:
+        await s.exec(update(Dossier).where(col(Dossier.id) == d.id).values(stage="at_province"))
+    _, staff = await core.person("staff", Role.PROVINCE, commune=commune)
+    async with core.session() as s:
+        d = await s.get(Dossier, d.id)
+        assert d is not None
+        await dossiers.record_score(s, core.ctx, staff, d, points="65")
+    assert (d.stage, d.stars) == (stage_after, 3)
