@@ -163,3 +163,28 @@ async def test_province_score_under_70_goes_back_only_where_the_plan_says(
         assert d is not None
         await dossiers.record_score(s, core.ctx, staff, d, points="65")
     assert (d.stage, d.stars) == (stage_after, 3)
+
+
+def test_stars_are_potential_until_the_awarding_level_records_them() -> None:
+    from ocop_core.services.results import stars_are_potential
+
+    def d(stage: str, stars: int, ruleset: str = "qd26-2026") -> Dossier:
+        return Dossier(
+            receipt_code="",
+            producer_id=0,
+            province_code="12",
+            commune_code=BINH_LU,
+            product_name="",
+            criteria_set=4,
+            ruleset=ruleset,
+            plan_id="",
+            year=2026,
+            stage=stage,
+            stars=stars,
+        )
+
+    assert stars_are_potential(d("province_scored", 5))  # only the Ministry awards 5★
+    assert not stars_are_potential(d("province_scored", 4))
+    assert not stars_are_potential(d("central_scored", 5))
+    assert stars_are_potential(d("district_scored", 4, "qd148-2023"))  # 148: the province does
+    assert not stars_are_potential(d("certified", 5))

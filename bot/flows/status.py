@@ -10,7 +10,7 @@ from ocop_core import receipts
 from ocop_core.admin_units import fold
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
-from ocop_core.services import dossiers, status
+from ocop_core.services import dossiers, results, status
 from ocop_core.services.status import StatusSummary
 
 # Free-text questions about status, compared without accents ("hồ sơ của tôi đến đâu rồi").
@@ -37,7 +37,9 @@ def render_summary(fc: FlowContext, summary: StatusSummary) -> Reply:
         fc.t(N_("status.stage"), stage=fc.t(summary.stage_key)),
     ]
     if d.stars:
-        lines.append(fc.t(N_("status.stars"), stars=d.stars, points=fc.number(d.points or 0)))
+        potential = results.stars_are_potential(d)
+        key = N_("rounds.status.stars_potential") if potential else N_("status.stars")
+        lines.append(fc.t(key, stars=d.stars, points=fc.number(d.points or 0)))
     lines.append(fc.t(N_("status.documents"), done=done, total=total))
     for req in summary.missing:
         key = N_("status.missing_knockout") if req.kind == "knockout" else N_("status.missing")
