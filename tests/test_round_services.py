@@ -188,3 +188,32 @@ def test_stars_are_potential_until_the_awarding_level_records_them() -> None:
     assert not stars_are_potential(d("central_scored", 5))
     assert stars_are_potential(d("district_scored", 4, "qd148-2023"))  # 148: the province does
     assert not stars_are_potential(d("certified", 5))
+
+
+async def test_plan_progress_counts_the_plans_territory_and_year(core: Core) -> None:
+    from sqlalchemy import update
+
+    from ocop_core.services.plan_progress import plan_progress, plan_targets
+
+    core.clock.set(vn_time(2024, 12, 20, 9, 0))
+    ha_nam = await _register(core, Actor.system(), commune=PHU_LY, filed_on=date(2024, 9, 2))
+    await _register(
+        core, Actor.system(), commune="13324", filed_on=date(2024, 9, 3), producer_name="Hộ B"
+    )
+    # A commune of Ninh Bình that was never in Hà Nam does not count for Hà Nam's plan.
+    await _register(core, Actor.system(), commune="14464", filed_on=date(2024, 9, 3))
+    async with core.session() as s:
+        await s.exec(
+            update(Dossier)
+            .where(col(Dossier.id) == ha_nam.id)
+            .values(stage="certified", stars=4, certificate_date=date(2024, 12, 15))
+        )
+        plan, rows = await plan_progress(s, core.ctx, "L35", 2024)
+    assert plan.id == "ha-nam-2024"
+    got = {r.target.id: r.achieved for r in rows}
+    assert got["new-3-star-products"] == 1 and got["economic-organisations"] == 2
+    assert got["modern-channels"] is None  # not something the bot can count
+    assert [t.id for t in plan_targets(core.ctx, "12", 2024)] == [
+        "potential-products",
+        "new-3-star-products",
+    ]
