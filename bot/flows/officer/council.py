@@ -7,8 +7,8 @@ import re
 from datetime import date
 
 from bot.flows.engine import Answer, FlowContext, Reask, Step
-from bot.flows.officer_actions import attempt
-from bot.flows.officer_common import CARD, current_dossier, notify_producer, seen_version
+from bot.flows.officer.actions import attempt
+from bot.flows.officer.common import CARD, current_dossier, notify_producer, seen_version
 from bot.flows.types import Choice, Reply
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
