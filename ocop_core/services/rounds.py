@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -89,22 +90,18 @@ def round_info(ref: RoundRef) -> RoundInfo:
 
 
 async def _round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
-    row = (await s.exec(select(EvaluationRound).where(EvaluationRound.key == ref.key))).first()
+    """The stored row of a round, created on first use; the unique key settles a race."""
+    stmt = select(EvaluationRound).where(EvaluationRound.key == ref.key)
+    row = (await s.exec(stmt)).first()
     if row is not None:
         return row
-    info = round_info(ref)
-    row = EvaluationRound(
-        key=info.key,
-        plan_id=info.plan_id,
-        jurisdiction=info.jurisdiction,
-        ruleset=info.ruleset,
-        year=info.year,
-        number=info.number,
-        intake_due=info.intake_due,
-        commune_due=info.commune_due,
-    )
-    s.add(row)
-    await s.flush()
+    row = EvaluationRound(**round_info(ref).__dict__)
+    try:
+        async with s.begin_nested():
+            s.add(row)
+            await s.flush()
+    except IntegrityError:  # another registration created it a moment ago
+        row = (await s.exec(stmt)).one()
     return row
 
 
