@@ -35,6 +35,7 @@ __all__ = [
     "place",
     "round_history",
     "round_info",
+    "round_row",
     "set_round_fields",
 ]
 
@@ -89,7 +90,7 @@ def round_info(ref: RoundRef) -> RoundInfo:
     )
 
 
-async def _round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
+async def round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
     """The stored row of a round, created on first use; the unique key settles a race."""
     stmt = select(EvaluationRound).where(EvaluationRound.key == ref.key)
     row = (await s.exec(stmt)).first()
@@ -132,7 +133,7 @@ async def place(
 ) -> DossierEvent:
     """Put the dossier in ``ref`` (None: no loaded plan governs it) and record the move."""
     before = await current_round(s, dossier)
-    row = await _round_row(s, ref) if ref is not None else None
+    row = await round_row(s, ref) if ref is not None else None
     set_round_fields(dossier, ref, row.id if row else None)
     dossier.next_due = next_due_for(ctx, dossier, today)
     dossier.updated_at = now
