@@ -221,6 +221,7 @@ async def test_canbo_code_as_the_very_first_message(world: World) -> None:
     await o.tap("Tôi đồng ý")
     await o.share_contact("0912345679")
     assert "Bạn đã là cán bộ OCOP" in o.text  # the code was kept all along
+    assert not any("Đăng ký sản phẩm" in c for c in o.choices)  # not asked to be a producer
 
 
 async def test_officer_opens_by_code_and_reads_the_card(world: World) -> None:
