@@ -321,3 +321,13 @@ async def test_bad_input_gets_a_short_answer_and_nothing_is_stored(
         state = (await s.exec(select(ConversationState))).all()
         assert not (await s.exec(select(Dossier))).all()
     assert [(st.flow, st.step) for st in state if st.flow] == [("register", step)]
+
+
+async def test_the_mau01_sitting_is_missing_until_answered(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.say("còn thiếu gì")
+    assert "Thông tin Mẫu 01" in p.text
+    await p.say("/giayto")
+    assert not any("Nộp hồ sơ" in c for c in p.choices)  # not before the sitting
