@@ -331,3 +331,10 @@ async def test_the_mau01_sitting_is_missing_until_answered(world: World) -> None
     assert "Thông tin Mẫu 01" in p.text
     await p.say("/giayto")
     assert not any("Nộp hồ sơ" in c for c in p.choices)  # not before the sitting
+
+
+async def test_tinh_code_opens_the_dossier_for_province_staff(world: World) -> None:
+    seeded = await submitted_dossier(world["sessions"], world["ctx"], user="pat", product="Chè")  # type: ignore[arg-type]
+    staff = await officer(world, "paul", role=Role.PROVINCE)
+    await staff.say(f"/tinh {seeded.code.lower()}")
+    assert seeded.code in staff.text and "Tại chỗ: nguyên liệu" in staff.text
