@@ -78,7 +78,7 @@ async def search_communes(
     if province is not None:
         stmt = stmt.where(Commune.province_code == province)
     for word in words:
-        stmt = stmt.where(col(Commune.name_ascii).contains(word))
+        stmt = stmt.where(col(Commune.name_ascii).contains(word, autoescape=True))  # "%", "_"
     rows = (await session.exec(stmt.order_by(Commune.name).limit(limit * 4))).all()
     # Whole-word matches first: "tam duong" should put "Xã Tam Đường" before "Tam Đường Mới".
     rows = sorted(rows, key=lambda c: (not c.name_ascii.endswith(" ".join(words)), c.name))

@@ -28,6 +28,7 @@ COMMAND_ALIASES: dict[str, str] = {
     "canbo": "officer_join",
     "xa": "officer_inbox",
     "tinh": "officer_inbox",
+    "dulieu": "data_rights",
 }
 
 # The same intents typed as words ("huy", "quay lai", "menu"…) are global intents: their words

@@ -27,7 +27,7 @@ class ChoiceMatch:
 def match_choice(text: str, offered: list[list[str]]) -> ChoiceMatch:
     """``offered`` is the [id, label] list of the latest prompt (a number refers to it only)."""
     raw = text.strip().rstrip(".)")
-    if raw.isdigit():
+    if raw.isdecimal():
         index = int(raw) - 1
         if 0 <= index < len(offered):
             return ChoiceMatch(offered[index][0])

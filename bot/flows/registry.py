@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.flows.data_rights import DATA_RIGHTS
 from bot.flows.engine import Flow
 from bot.flows.officer.flow import OFFICER_INBOX
 from bot.flows.officer.join import OFFICER_JOIN
@@ -13,4 +14,5 @@ from bot.flows.producer.registration import REGISTRATION
 
 def build_flows() -> dict[str, Flow]:
     flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS, DETAILS, OFFICER_JOIN, OFFICER_INBOX]
+    flows.append(DATA_RIGHTS)
     return {f.name: f for f in flows}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -53,6 +54,9 @@ class Result:
     locale: str = "vi"
 
 
+BeforeCommit = Callable[[AsyncSession, Result], Awaitable[None]]
+
+
 class Conversations:
     def __init__(
         self,
@@ -66,15 +70,21 @@ class Conversations:
         url = str(sessions.kw["bind"].url) if "bind" in sessions.kw else ""
         self._lock_rows = bool(url) and not is_sqlite(url)
 
-    async def handle(self, inc: Incoming, caps: Capabilities) -> Result:
+    async def handle(
+        self, inc: Incoming, caps: Capabilities, *, before_commit: BeforeCommit | None = None
+    ) -> Result:
+        """``before_commit`` runs inside the step's transaction (the channel marks the stored
+        update done there, so the update and its effects are committed together)."""
         for _ in range(3):
             try:
-                return await self._handle_once(inc, caps)
+                return await self._handle_once(inc, caps, before_commit)
             except StateConflict:
                 log.info("state conflict for %s/%s; retrying", inc.channel, inc.user_id)
         raise RuntimeError("conversation state kept changing under us")
 
-    async def _handle_once(self, inc: Incoming, caps: Capabilities) -> Result:
+    async def _handle_once(
+        self, inc: Incoming, caps: Capabilities, before_commit: BeforeCommit | None = None
+    ) -> Result:
         async with transaction(self.sessions) as s:
             account = await accounts.get_or_create_account(
                 s,
@@ -109,7 +119,10 @@ class Conversations:
             await self._queue_outgoing(fc)
             if not await save_state(s, state, flow, step, fc.data, self.core.clock.now()):
                 raise StateConflict
-            return Result(replies, fc.outbox, account.id, fc.locale)
+            result = Result(replies, fc.outbox, account.id, fc.locale)
+            if before_commit is not None:
+                await before_commit(s, result)
+            return result
 
     async def _queue_outgoing(self, fc: FlowContext) -> None:
         """Messages for other people go into the outbox in the same transaction as the change
@@ -405,7 +418,7 @@ def _resolve_index(inc: Incoming, offered: list[list[str]], token: str | None) -
     if inc.kind != Kind.CHOICE or not (inc.choice or "").startswith("#"):
         return inc
     raw = (inc.choice or "")[1:]
-    if inc.token == token and raw.isdigit() and 0 <= int(raw) < len(offered):
+    if inc.token == token and raw.isdecimal() and 0 <= int(raw) < len(offered):
         return replace(inc, choice=offered[int(raw)][0])
     return replace(inc, choice="#stale")
 

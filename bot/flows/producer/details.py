@@ -63,7 +63,7 @@ async def got_registration_number(fc: FlowContext, answer: Answer) -> str:
 
 async def got_workers(fc: FlowContext, answer: Answer) -> str:
     text = answer.require_text(10).replace(".", "").replace(",", "")
-    if not text.isdigit() or int(text) > 100_000:
+    if not text.isdecimal() or int(text) > 100_000:
         raise Reask(N_("reg.reask.workers"))
     fc.data["reg"]["workers"] = int(text)
     return "idea_origin"

@@ -65,7 +65,7 @@ async def ask_pick(fc: FlowContext) -> Reply:
 
 async def got_pick(fc: FlowContext, answer: Answer) -> str:
     raw = answer.require_choice().removeprefix("d:")
-    if not raw.isdigit() or int(raw) not in {c[0] for c in fc.data.get("candidates", [])}:
+    if not raw.isdecimal() or int(raw) not in {c[0] for c in fc.data.get("candidates", [])}:
         raise Reask(N_("flow.reask.pick_one"))
     await dossiers.get_dossier_by_id(fc.s, fc.actor, int(raw))  # authorised again
     fc.data["dossier_id"] = int(raw)
