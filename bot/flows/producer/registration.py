@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
+from bot.flows.matching import match_choice
 from bot.flows.producer import place
 from bot.flows.types import Choice, Reply
 from ocop_core.admin_units import current_provinces
@@ -209,19 +210,42 @@ async def got_sector(fc: FlowContext, answer: Answer) -> str:
     return "criteria_set"
 
 
+PAGE = 7  # options per screen, with "more" as the eighth
+
+
+def _all_sets(fc: FlowContext) -> list[list[str]]:
+    return [
+        [f"set:{c.code}", fc.t(c.label_key)]
+        for c in taxonomy().sets_in_sector(fc.data.get("sector", "I"))
+    ]
+
+
 async def ask_set(fc: FlowContext) -> Reply:
-    sets = taxonomy().sets_in_sector(fc.data.get("sector", "I"))
-    return Reply(
-        fc.t(N_("reg.ask.criteria_set")),
-        tuple(Choice(f"set:{c.code}", fc.t(c.label_key)) for c in sets),
-    )
+    """A long list is paged ("gõ tên nhóm, hoặc chọn Xem thêm"); typed words search all of it."""
+    offered = _all_sets(fc)
+    page = int(fc.data.get("set_page") or 0) % max(1, -(-len(offered) // PAGE))
+    shown = offered[page * PAGE : (page + 1) * PAGE] if len(offered) > PAGE + 1 else offered
+    choices = [Choice(cid, label) for cid, label in shown]
+    key = N_("reg.ask.criteria_set")
+    if len(shown) < len(offered):
+        choices.append(Choice("more", fc.t(N_("reg.set.more"))))
+        key = N_("reg.ask.criteria_set_paged")
+    return Reply(fc.t(key), tuple(choices))
 
 
 async def got_set(fc: FlowContext, answer: Answer) -> str:
+    if answer.choice == "more":
+        fc.data["set_page"] = int(fc.data.get("set_page") or 0) + 1
+        return "criteria_set"
+    if answer.choice is None and answer.text:  # typed: search the whole list, not one page
+        found = match_choice(answer.text, _all_sets(fc))
+        if found.ambiguous:
+            raise Reask(N_("flow.reask.which"), a=found.ambiguous[0], b=found.ambiguous[1])
+        answer = Answer(choice=found.choice)
     raw = answer.require_choice().removeprefix("set:")
-    sets = {str(c.code) for c in taxonomy().sets_in_sector(fc.data.get("sector", "I"))}
-    if raw not in sets:
+    if f"set:{raw}" not in {cid for cid, _label in _all_sets(fc)}:
         raise Reask(N_("flow.reask.pick_one"))
+    fc.data.pop("set_page", None)
     _reg(fc)["criteria_set"] = int(raw)
     return _then(fc, "attempt")
 

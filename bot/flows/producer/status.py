@@ -6,10 +6,13 @@ import re
 from datetime import date
 
 from bot.flows.engine import FlowContext
+from bot.flows.producer import details
 from bot.flows.types import Choice, Reply
 from ocop_core import receipts
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
+from ocop_core.lifecycle import EDITABLE
+from ocop_core.models import Dossier
 from ocop_core.services import dossiers, results, status
 from ocop_core.services.status import StatusSummary
 
@@ -31,6 +34,8 @@ def render_summary(fc: FlowContext, summary: StatusSummary) -> Reply:
     for req in summary.missing:
         key = N_("status.missing_knockout") if req.kind == "knockout" else N_("status.missing")
         lines.append(fc.t(key, name=fc.t(req.label_key)))
+    if _details_missing(d):  # the rest of Mẫu 01 counts like a missing document
+        lines.append(fc.t(N_("status.missing"), name=fc.t(N_("details.line"))))
     if summary.star_minimums_missing:
         names = [fc.t(r.label_key) for r in summary.star_minimums_missing]
         lines.append(fc.t(N_("rounds.status.star3_missing"), items=", ".join(names)))
@@ -123,14 +128,21 @@ async def deadlines(fc: FlowContext) -> None:
     fc.replies.append(Reply("\n".join(lines + undated)))
 
 
+def _details_missing(d: Dossier) -> bool:
+    return d.stage in EDITABLE and not details.complete(d)
+
+
 async def missing(fc: FlowContext) -> None:
     """ "Còn thiếu giấy tờ gì?": what each open dossier still lacks, one line per dossier."""
     lines = []
     for d in await dossiers.list_dossiers(fc.s, fc.actor, limit=10):
         summary = await status.summarise(fc.s, fc.core, d)
-        if not summary.missing:
+        names_list = [fc.t(r.label_key) for r in summary.missing]
+        if _details_missing(d):
+            names_list.insert(0, fc.t(N_("details.line")))
+        if not names_list:
             continue
-        names = ", ".join(fc.t(r.label_key) for r in summary.missing)
+        names = ", ".join(names_list)
         lines.append(fc.t(N_("intent.missing.line"), code=d.receipt_code, names=names))
     if not lines:
         fc.say(N_("intent.missing.none"))
