@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.doctor import announce_startup
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
@@ -163,6 +164,7 @@ async def serve(settings: Settings) -> None:
             f"{app.engine.url.get_backend_name()})",
             flush=True,
         )
+        announce_startup(settings, port)  # what `ocop-bot doctor` would flag, once
         if zalo is not None:  # links point here when there is no public URL
             zalo.set_local_url(f"http://{settings.web_host}:{port}")
         for channel in channels:

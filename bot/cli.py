@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bot import cli_officers, cli_person
+from bot import cli_doctor, cli_dossiers, cli_officers, cli_person, cli_plans
 from bot.app import App, open_app, serve
 from bot.handlers.terminal import chat
-from bot.logging_setup import setup_logging
+from bot.logging_setup import announce_log_file, setup_logging, terminal_log_file
 from bot.remind import outbox_stats, parse_instant, remind
 from bot.settings import Settings, load_settings
 from ocop_core import __version__
@@ -23,7 +23,7 @@ from ocop_core.db import transaction
 from ocop_core.errors import DomainError
 from ocop_core.i18n import translate
 from ocop_core.plans import PlanRegistry, load_plan_file, render_plan
-from ocop_core.services import accounts, dossiers, status
+from ocop_core.services import accounts, dossiers
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,10 +36,15 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ocop-bot", description="OCOP chatbot for producers and commune officers")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("run", help="migrate the database and run the bot (all configured channels)")
+    run = sub.add_parser(
+        "run", help="migrate the database and run the bot (all configured channels)"
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="logs here, not in a file")
     sub.add_parser("version", help="print the version")
+    cli_doctor.add_parser(sub)
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default=None, help="who you are in the chat (default: $USER)")
+    chat.add_argument("-v", "--verbose", action="store_true", help="logs here, not in a file")
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
     db.add_parser("upgrade", help="apply migrations and load administrative units")
@@ -49,11 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_parser("list", help="list the known plans")
     show = plan.add_parser("show", help="print a province's plan for a year")
-    show.add_argument("province", help="province code, e.g. 12 (Lai Châu) or L35 (Hà Nam, old)")
+    show.add_argument("province", nargs="+", help=cli_plans.PROVINCE_HELP)
     show.add_argument("year", type=int)
     load = plan.add_parser("load", help="validate a plan file and install it")
     load.add_argument("file", type=Path)
     load.add_argument("--check", action="store_true", help="validate and print only")
+    cli_plans.add_parsers(plan)
 
     officer = sub.add_parser("officer", help="officers").add_subparsers(
         dest="officer_cmd", required=True
@@ -88,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlist.add_argument("--limit", type=int, default=50)
     dshow = dossier.add_parser("show", help="show one dossier by its receipt code")
     dshow.add_argument("code")
+    cli_dossiers.add_parsers(dossier)
     return p
 
 
@@ -156,30 +163,6 @@ async def _dossier_list(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _dossier_show(app: App, args: argparse.Namespace) -> int:
-    locale = app.settings.default_locale
-    async with transaction(app.sessions) as s:
-        summary = await status.status_summary(s, app.ctx, Actor.system(), args.code)
-        events = await dossiers.events_of(s, Actor.system(), summary.dossier)
-    d = summary.dossier
-    done, total = summary.progress
-    print(f"{d.receipt_code}  {d.product_name}")
-    print(f"  stage:    {translate(summary.stage_key, locale)} ({d.stage})")
-    print(f"  set:      {d.criteria_set} — {translate(f'set.{d.criteria_set}', locale)}")
-    print(f"  plan:     {d.plan_id} ({d.ruleset})")
-    print(
-        f"  documents {done}/{total}; missing: "
-        + (", ".join(r.code for r in summary.missing) or "none")
-    )
-    if summary.deadline:
-        print(f"  next deadline: {summary.deadline.due:%d/%m/%Y} ({summary.deadline.kind})")
-    if d.stars:
-        print(f"  points {d.points}, {d.stars}★")
-    for e in events:
-        print(f"  {e.at:%Y-%m-%d %H:%M} {e.action}: {e.from_stage} → {e.to_stage} {e.note}")
-    return 0
-
-
 def _plan_list(settings: Settings) -> int:
     registry = PlanRegistry([settings.plans_dir])
     table = [["ID", "PROVINCE", "YEAR", "RULESET", "MILESTONES"]]
@@ -198,12 +181,6 @@ def _plan_list(settings: Settings) -> int:
         "Provinces without a plan file use the national calendar of Decision 26/2026 "
         "(2026 onwards)."
     )
-    return 0
-
-
-def _plan_show(settings: Settings, args: argparse.Namespace) -> int:
-    plan = PlanRegistry([settings.plans_dir]).plan_for(args.province, args.year)
-    print(render_plan(plan, settings.default_locale))
     return 0
 
 
@@ -231,10 +208,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "chat":
         user = args.user or os.environ.get("USER") or "local"
         return asyncio.run(_with_app(settings, lambda app: _chat(app, user)))
-    if cmd == "plan":
+    if cmd == "plan" and args.plan_cmd != "progress":
         handlers: dict[str, Callable[[], int]] = {
             "list": lambda: _plan_list(settings),
-            "show": lambda: _plan_show(settings, args),
+            "show": lambda: cli_plans.show(settings, args),
             "load": lambda: _plan_load(settings, args),
         }
         return handlers[args.plan_cmd]()
@@ -245,7 +222,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         ("officer", "invites"): lambda app: cli_officers.list_all(app, args),
         ("officer", "revoke"): lambda app: cli_officers.revoke(app, args),
         ("dossier", "list"): lambda app: _dossier_list(app, args),
-        ("dossier", "show"): lambda app: _dossier_show(app, args),
+        ("dossier", "show"): lambda app: cli_dossiers.show(app, args),
+        ("dossier", "add"): lambda app: cli_dossiers.add(app, args),
+        ("plan", "progress"): lambda app: cli_plans.progress(app, args),
         ("remind", ""): lambda app: remind(
             app, args.now or app.ctx.clock.now(), dry_run=args.dry_run
         ),
@@ -258,6 +237,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":  # reports a bad setting as a check instead of stopping
+        sys.exit(cli_doctor.run(args))
     settings = load_settings()
     secrets = [
         v.get_secret_value()
@@ -270,7 +251,16 @@ def main(argv: list[str] | None = None) -> None:
         )
         if v is not None
     ]
-    setup_logging(settings.log_level, secrets)
+    log_file = terminal_log_file(
+        args.command,
+        getattr(args, "verbose", False),
+        settings.data_dir,
+        chat_only=not (settings.telegram_token or settings.zalo_bot_token),
+        interactive=sys.stdin.isatty(),
+    )
+    setup_logging(settings.log_level, secrets, log_file)
+    if log_file is not None:
+        announce_log_file(log_file)
     try:
         code = dispatch(args, settings)
     except DomainError as exc:

@@ -109,6 +109,27 @@ class Producer(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now)
 
 
+class EvaluationRound(SQLModel, table=True):
+    """One evaluation round a dossier can be in: a plan's round, kept so dossiers can point to it.
+
+    The dates live in the plan (``plan_id``); the row records which round it was, so a dossier's
+    history of rounds survives an edited or replaced plan file.
+    """
+
+    __tablename__ = "evaluation_round"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=80, unique=True)  # "<plan id>#<number>"
+    plan_id: str = Field(max_length=64)
+    jurisdiction: str = Field(max_length=8)  # the plan's province code ("12", "L35")
+    ruleset: str = Field(max_length=16)
+    year: int
+    number: int
+    intake_due: date | None = None  # the producer's last day to file in this round
+    commune_due: date | None = None  # the commune's deadline in this round
+    created_at: datetime = Field(default_factory=utc_now)
+
+
 class Dossier(SQLModel, table=True):
     """One product's evaluation dossier (hồ sơ) through one attempt."""
 
@@ -141,6 +162,10 @@ class Dossier(SQLModel, table=True):
     commune_check: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     submitted_at: datetime | None = None
     next_due: date | None = None  # the next plan deadline for this stage: sorts the inbox
+    # The round the dossier is in now (None: its dates are set by a provincial plan not loaded).
+    round_id: int | None = Field(default=None, foreign_key="evaluation_round.id", index=True)
+    round_number: int | None = None  # that round's number in the plan ``plan_id`` (read often)
+    filed_on: date | None = None  # the day the producer filed: decides the rules it starts under
     version: int = 1  # optimistic lock: two officers acting at once, one wins
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

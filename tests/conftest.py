@@ -37,6 +37,7 @@ MUTABLE_TABLES = (
     "document",
     "conversationstate",
     "dossier",
+    "evaluation_round",
     "producer",
     "accountcommune",
     "account",

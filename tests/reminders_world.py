@@ -166,6 +166,7 @@ async def seed_producers(
     year: int = 2024,
     registered: datetime | None = None,
     first_id: int = 1,
+    points: float | None = 75.0,  # district-forward concerns only dossiers of 70 points or more
 ) -> None:
     """One Telegram producer and one dossier per chat id, inserted set-wise (thousands at once)."""
     at = (registered or vn_time(2024, 9, 1, 9, 0)).astimezone(UTC)
@@ -224,6 +225,7 @@ async def seed_producers(
                             "plan_id": plan_id,
                             "year": year,
                             "stage": stage,
+                            "points": points,
                             "details": {},
                             "version": 1,
                             "created_at": at,

@@ -132,3 +132,84 @@ def test_run_starts_without_token(tmp_path: Path) -> None:
                 proc.kill()
                 proc.wait()
     assert proc.returncode == 0, log.read_text()[-3000:]
+
+
+def test_doctor_as_an_operator_runs_it(data_dir: Path) -> None:
+    """On the module's migrated database: JSON, exit 0; a bad variable: exit 1, named."""
+    done = ocop(data_dir, "doctor", "--json")
+    payload = json.loads(done.stdout)
+    assert done.returncode == (0 if payload["ok"] else 1), done.stderr
+    assert {c["name"]: c["status"] for c in payload["checks"]}["database"] == "ok"
+    bad = subprocess.run(
+        [str(BIN), "doctor"],
+        env=_env(data_dir, OCOP_QUIET_HOURS="sometimes"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=data_dir.parent,
+    )
+    assert bad.returncode == 1
+    assert "✘ Settings parse: configuration error: OCOP_QUIET_HOURS" in bad.stdout
+
+
+def test_dossier_add_prints_round_ruleset_and_next_date(data_dir: Path) -> None:
+    common = ["--criteria-set", "4", "--producer-name", "HTX Ong mật", "--phone", "0912345678"]
+    today = ["--now", "2026-12-01T09:00:00+07:00"]
+    lai_chau = ocop(
+        data_dir, "dossier", "add", "--commune", "03390", "--product", "Mật ong", *common, *today
+    )
+    assert lai_chau.returncode == 0, lai_chau.stderr
+    assert "qd26-2026" in lai_chau.stdout and "national-12-2027#1" in lai_chau.stdout
+    assert "next date: 08/04/2027" in lai_chau.stdout
+    # A former Hà Nam commune (Phường Phủ Lý, Ninh Bình today), on paper, filed 02/09/2024.
+    ha_nam = ocop(
+        data_dir, "dossier", "add", "--commune", "13291", "--product", "Bánh cuốn", *common,
+        "--filed-on", "2024-09-02", *today,
+    )  # fmt: skip
+    assert ha_nam.returncode == 0, ha_nam.stderr
+    assert "ha-nam-2024" in ha_nam.stdout and "qd148-2023" in ha_nam.stdout
+    assert "next date: 31/10/2024" in ha_nam.stdout
+    code = ha_nam.stdout.split()[0]
+    shown = ocop(data_dir, "dossier", "show", code)
+    assert shown.returncode == 0, shown.stderr
+    assert "ha-nam-2024#1" in shown.stdout and "assign_round: - → ha-nam-2024#1" in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (["--commune", "99999"], "99999"),
+        (["--criteria-set", "44"], "44"),
+        (["--filed-on", "2026-12-02"], "02/12/2026"),
+        (["--phone", "12345"], "di động"),
+    ],
+)
+def test_dossier_add_bad_input_one_line_nothing_stored(
+    data_dir: Path, change: list[str], says: str
+) -> None:
+    args = {
+        "--commune": "03408",
+        "--product": "Chè",
+        "--criteria-set": "4",
+        "--producer-name": "Hộ C",
+        "--phone": "0912345678",
+        "--now": "2026-12-01T09:00:00+07:00",
+    }
+    args.update(dict(zip(change[::2], change[1::2], strict=True)))
+    before = ocop(data_dir, "dossier", "list").stdout.splitlines()[-1]
+    out = ocop(data_dir, "dossier", "add", *[x for kv in args.items() for x in kv])
+    assert out.returncode == 1
+    lines = [ln for ln in out.stderr.splitlines() if ln.startswith("ocop-bot:")]
+    assert len(lines) == 1 and says in lines[0]
+    assert ocop(data_dir, "dossier", "list").stdout.splitlines()[-1] == before
+
+
+def test_plan_show_by_name_and_progress(data_dir: Path) -> None:
+    ha_nam = ocop(data_dir, "plan", "show", "Hà Nam", "2024")
+    assert ha_nam.returncode == 0 and "ha-nam-2024" in ha_nam.stdout
+    assert "ước tính" in ha_nam.stdout and "142–152" in ha_nam.stdout
+    ninh_binh = ocop(data_dir, "plan", "show", "ninh", "binh", "2027")
+    assert ninh_binh.returncode == 0 and "national-37-2027" in ninh_binh.stdout
+    progress = ocop(data_dir, "plan", "progress", "lai chau", "2024")
+    assert progress.returncode == 0, progress.stderr
+    assert "20" in progress.stdout and "34" in progress.stdout

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.flows.engine import Reask, match_choice
-from bot.flows.officer_council import parse_date
+from bot.flows.engine import Reask
+from bot.flows.matching import match_choice
+from bot.flows.officer.council import parse_date
 from bot.handlers.terminal import parse_line
 from bot.handlers.zalo import BadUpdate, parse_update
 from ocop_core import receipts
@@ -80,8 +81,9 @@ def test_dates(text: str) -> None:
 @given(TYPED, st.lists(st.tuples(st.text(max_size=6), TYPED), max_size=8))
 def test_choices(text: str, options: list[tuple[str, str]]) -> None:
     offered = [[cid, label] for cid, label in options]
-    choice = match_choice(text, offered)
-    assert choice is None or choice in {cid for cid, _ in options}
+    found = match_choice(text, offered)
+    assert found.choice is None or found.choice in {cid for cid, _ in options}
+    assert set(found.ambiguous) <= {label for _, label in options}
 
 
 JSON = st.recursive(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,13 +19,15 @@ from ocop_core.rules import (
     all_rulesets,
     catalog_keys,
     get_ruleset,
+    governing_ruleset,
     requirements_for,
     ruleset_for_date,
     taxonomy,
+    transition_end,
 )
 from ocop_core.rules.dates import add_months
 
-RULESET_IDS = ("qd148-2023", "qd26-2026")
+RULESET_IDS = ("qd148-2023", "qd1489-2025", "qd26-2026")
 FOOD_AND_DRINK = range(1, 18)
 
 
@@ -240,6 +242,7 @@ def test_certifying_level(ruleset_id: str, expected: dict[int, str]) -> None:
 def test_get_ruleset_and_all() -> None:
     assert [rs.id for rs in all_rulesets()] == list(RULESET_IDS)
     assert get_ruleset("qd148-2023").effective_until == date(2026, 7, 21)
+    assert get_ruleset("qd1489-2025").effective_until == date(2026, 7, 21)
     assert get_ruleset("qd26-2026").effective_until is None
     with pytest.raises(ValidationError) as exc:
         get_ruleset("qd1048-2019")
@@ -252,7 +255,12 @@ def test_get_ruleset_and_all() -> None:
     [
         (date(2019, 8, 21), "qd148-2023"),
         (date(2023, 2, 24), "qd148-2023"),
-        (date(2026, 5, 21), "qd148-2023"),
+        (date(2024, 9, 2), "qd148-2023"),
+        (date(2025, 7, 5), "qd148-2023"),
+        (date(2025, 7, 6), "qd1489-2025"),
+        (date(2025, 9, 10), "qd1489-2025"),
+        (date(2026, 5, 10), "qd1489-2025"),
+        (date(2026, 5, 21), "qd1489-2025"),
         (date(2026, 5, 22), "qd26-2026"),
         (date(2026, 7, 21), "qd26-2026"),
         (date(2030, 1, 1), "qd26-2026"),
@@ -260,6 +268,39 @@ def test_get_ruleset_and_all() -> None:
 )
 def test_ruleset_for_date(day: date, ruleset_id: str) -> None:
     assert ruleset_for_date(day).id == ruleset_id
+
+
+@pytest.mark.parametrize(
+    ("filed", "on", "attempt", "ruleset_id"),
+    [
+        (date(2024, 9, 2), date(2024, 12, 1), "new", "qd148-2023"),
+        # 1489 amended 148 in place from its first day: a 148 dossier still open follows it.
+        (date(2024, 9, 2), date(2025, 9, 1), "new", "qd1489-2025"),
+        (date(2026, 5, 10), date(2026, 6, 1), "new", "qd1489-2025"),
+        # Art. 11 of 26/2026: 60 days for first-time dossiers, 30 for re-evaluations.
+        (date(2026, 5, 10), date(2026, 7, 21), "new", "qd1489-2025"),
+        (date(2026, 5, 10), date(2026, 7, 22), "new", "qd26-2026"),
+        (date(2026, 5, 10), date(2026, 6, 21), "reevaluation", "qd1489-2025"),
+        (date(2026, 5, 10), date(2026, 6, 22), "reevaluation", "qd26-2026"),
+        (date(2026, 6, 1), date(2027, 1, 1), "new", "qd26-2026"),
+    ],
+)
+def test_governing_ruleset_follows_the_transition(
+    filed: date, on: date, attempt: str, ruleset_id: str
+) -> None:
+    assert governing_ruleset(filed, on, attempt).id == ruleset_id
+
+
+def test_validity_dates_are_consistent() -> None:
+    old, amended, new = (get_ruleset(i) for i in ("qd148-2023", "qd1489-2025", "qd26-2026"))
+    assert old.filings_until is not None and amended.filings_until is not None
+    assert old.filings_until + timedelta(days=1) == amended.effective_from
+    assert amended.filings_until + timedelta(days=1) == new.effective_from
+    assert transition_end("qd1489-2025") == date(2026, 7, 21) == amended.effective_until
+    assert transition_end("qd1489-2025", "reevaluation") == date(2026, 6, 21)
+    assert transition_end("qd26-2026") is None
+    assert not amended.has_district and old.has_district
+    assert amended.level("province").certifies == (3, 4)
 
 
 # ---- certificate dates ------------------------------------------------------------------------
@@ -428,3 +469,17 @@ def test_every_marked_key_in_the_package_is_a_catalog_key() -> None:
     }
     assert marked
     assert marked <= catalog_keys()
+
+
+def test_three_star_minimums_are_marked_per_set() -> None:
+    def minimums(set_code: int) -> set[str]:
+        return {r.code for r in requirements_for(set_code, "new") if r.min_stars == 3}
+
+    story = {"intellectual_property", "distribution_contracts", "product_story"}
+    # Food: the quality declaration and the legal label are 3-star minimums too.
+    assert minimums(4) == story | {"quality_declaration", "label_packaging"}
+    # Herbal: the quality declaration is a knock-out there, not a star minimum.
+    assert "quality_declaration" not in minimums(18) and "label_packaging" in minimums(18)
+    # Tourism services have no label.
+    assert minimums(26) == story
+    assert all(not r.blocking for r in requirements_for(4, "new") if r.min_stars)

@@ -59,6 +59,48 @@ def test_bad_value_one_clear_line(
     assert shown in message and "\n" not in message
 
 
+def _readme_examples() -> dict[str, str]:
+    """``OCOP_X`` → the example value of its row in the README's configuration table."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    examples: dict[str, str] = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`OCOP_"):
+            continue
+        names = [n.strip().strip("`") for n in cells[0].split("/")]
+        values = [v.strip().strip("`") for v in cells[2].split(" / ")]
+        assert len(names) == len(values), line
+        examples.update(zip(names, values, strict=True))
+    return examples
+
+
+def test_readme_documents_every_setting_with_a_valid_example(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    examples = _readme_examples()
+    wanted = {f"OCOP_{name.upper()}" for name in Settings.model_fields}
+    assert wanted <= set(examples), sorted(wanted - set(examples))
+    monkeypatch.chdir(tmp_path)
+    for name, value in examples.items():
+        assert value and value != "–", name
+        monkeypatch.setenv(name, value)
+    s = load_settings()  # every example is a valid value
+    assert s.telegram_api_url.endswith("/bot") and s.telegram_file_url.endswith("/file/bot")
+    assert "/bot" not in s.zalo_api_url
+
+
+def test_url_forms_match_the_handlers() -> None:
+    """The README's URL forms are what the code builds: Bot API base + token, Zalo base +
+    /bot<token>/<method>."""
+    from bot.handlers.zalo_client import ZaloClient
+
+    s = Settings()
+    assert s.telegram_api_url == "https://api.telegram.org/bot"
+    assert s.telegram_file_url == "https://api.telegram.org/file/bot"
+    client = ZaloClient("TOKEN", Settings(zalo_api_url="http://127.0.0.1:9090/").zalo_api_url)
+    assert client.base_url == "http://127.0.0.1:9090"
+
+
 def test_telegram_webhook_always_has_a_secret(tmp_path: Path) -> None:
     """OCOP_PUBLIC_URL without OCOP_TELEGRAM_WEBHOOK_SECRET: one is derived from the token (the
     webhook is never registered without a secret), stable across restarts, and a valid

@@ -139,6 +139,18 @@ async def test_upload_once_then_refused(site: Site) -> None:
         assert len(await site.documents()) == 1
 
 
+async def test_one_link_takes_several_pdfs_and_leads_back_to_zalo(site: Site) -> None:
+    form = aiohttp.FormData()
+    form.add_field("file", pdf_file(2), filename="a.pdf", content_type="application/pdf")
+    form.add_field("file", pdf_file(1), filename="b.pdf", content_type="application/pdf")
+    async with aiohttp.ClientSession() as http, http.post(site.link(), data=form) as resp:
+        page = await resp.text()
+    assert resp.status == 200 and "(3 trang)" in page
+    assert 'href="https://zalo.me/"' in page and "Quay lại Zalo" in page
+    docs = await site.documents()
+    assert len(docs) == 2 and sum(d.pages for d in docs) == 3
+
+
 async def test_bad_links_and_files_are_refused_cleanly(site: Site) -> None:
     async with aiohttp.ClientSession() as http:
         # Expired.

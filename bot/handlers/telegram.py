@@ -48,7 +48,7 @@ from bot.flows.commands import MENU_COMMANDS
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
 from bot.handlers import reply_codec
-from bot.handlers.rendering import split_text
+from bot.handlers.rendering import screen, split_text
 from bot.inbox import Inbox, Item, NewItem
 from bot.pacing import ChatPacer
 from bot.settings import Settings
@@ -220,7 +220,8 @@ class TelegramChannel:
     async def resend(self, batch: list[Item]) -> None:
         for n, entry in enumerate(batch[0].replies or []):
             if not self.inbox.was_sent(batch, n):
-                await self.send_reply(int(entry["chat"]), reply_codec.decode(entry["reply"]))
+                reply = reply_codec.decode(entry["reply"])
+                await self.send_reply(int(entry["chat"]), reply, entry.get("locale"))
                 self.inbox.mark_sent(batch, n)
 
     async def give_up(self, batch: list[Item]) -> None:
@@ -306,16 +307,17 @@ class TelegramChannel:
                 return Incoming(kind=Kind.COMMAND, command=command, args=args.strip(), **base)
             return Incoming(kind=Kind.TEXT, text=text, **base)
         if message.contact is not None:
-            own = message.contact.user_id == user.id  # someone else's card is not a verification
-            if own:
-                return Incoming(kind=Kind.CONTACT, phone=message.contact.phone_number, **base)
-            return Incoming(kind=Kind.TEXT, text=message.contact.phone_number, **base)
+            own = message.contact.user_id == user.id  # someone else's card is not one's number
+            phone = message.contact.phone_number if own else None
+            return Incoming(kind=Kind.CONTACT, phone=phone, **base)
         if message.photo or message.document:
             files, error = await self._download_all([message])
             if error and not files:
                 return Incoming(kind=Kind.TEXT, text="", file_error=error, **base)
             return Incoming(kind=Kind.FILES, files=tuple(files), text=message.caption or "", **base)
-        return Incoming(kind=Kind.UNSUPPORTED, **base)
+        return Incoming(
+            kind=Kind.UNSUPPORTED, media="sticker" if message.sticker else "other", **base
+        )
 
     async def _download_all(self, messages: list[Message]) -> tuple[list[FileIn], str | None]:
         files: list[FileIn] = []
@@ -362,16 +364,19 @@ class TelegramChannel:
             await self._send_text(chat_id, translate(N_("tg.sorry"), locale))
             return
         for n, reply in enumerate(result.replies):
-            await self.send_reply(chat_id, reply)
+            await self.send_reply(chat_id, reply, result.locale)
             if batch is not None:
                 self.inbox.mark_sent(batch, n)
 
     # -- outgoing -----------------------------------------------------------------------------
 
-    async def send_reply(self, chat_id: int, reply: Reply) -> None:
+    async def send_reply(self, chat_id: int, reply: Reply, locale: str | None = None) -> None:
+        locale = normalise_locale(locale or _locale_of(reply))
         markup: Any = None
+        # The share-phone keyboard goes once the number came (tapped or typed).
+        remove = not reply.request_contact and self._contact_pending.pop(chat_id, False)
         if reply.request_contact:
-            label = translate(N_("onboarding.phone.share"), _locale_of(reply))
+            label = translate(N_("onboarding.phone.share"), locale)
             markup = ReplyKeyboardMarkup(
                 [[KeyboardButton(label, request_contact=True)]],
                 one_time_keyboard=True,
@@ -379,14 +384,17 @@ class TelegramChannel:
             )
         elif reply.choices:
             markup = _keyboard(reply)
-        else:
-            markup = ReplyKeyboardRemove() if self._contact_pending.pop(chat_id, False) else None
+        elif remove:
+            markup = ReplyKeyboardRemove()
         if reply.request_contact:
             self._contact_pending[chat_id] = True
-        pieces = split_text(reply.text, CAPS.max_text)
+        pieces = split_text(screen(reply, locale, buttons=True), CAPS.max_text)
         for n, piece in enumerate(pieces):
             last = n == len(pieces) - 1
-            await self._send_text(chat_id, piece, markup if last else None)
+            if last and remove and reply.choices:
+                await self._send_with_buttons_after_removal(chat_id, piece, markup)
+            else:
+                await self._send_text(chat_id, piece, markup if last else None)
         for f in reply.files:
             caption = f.caption if len(f.caption) <= CAPTION_LIMIT else f.caption[:1020] + "…"
             await self._call(
@@ -402,8 +410,17 @@ class TelegramChannel:
 
     _contact_pending: dict[int, bool] = {}  # noqa: RUF012 (per process, reset on restart)
 
-    async def _send_text(self, chat_id: int, text: str, markup: Any = None) -> None:
-        await self._call(
+    async def _send_with_buttons_after_removal(self, chat_id: int, text: str, markup: Any) -> None:
+        """A message cannot both remove the reply keyboard and carry inline buttons: what was
+        said goes first, removing the keyboard; the question after it carries the buttons."""
+        said, _, question = text.rpartition("\n\n")
+        if not said:
+            said, question = text, "👇"
+        await self._send_text(chat_id, said, ReplyKeyboardRemove())
+        await self._send_text(chat_id, question, markup)
+
+    async def _send_text(self, chat_id: int, text: str, markup: Any = None) -> Any:
+        return await self._call(
             chat_id,
             lambda: self.app.bot.send_message(
                 chat_id,

@@ -47,6 +47,7 @@ from ocop_core.services.context import CoreContext
 log = logging.getLogger("ocop.links")
 
 MAX_UPLOAD = DEFAULT_MAX_BYTES
+MAX_FILES = 10  # PDFs in one form
 DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of a refused upload
 TMP_DIR = "tmp"  # under the data directory: uploads being received
 UPLOAD_SLOT_WAIT = 20.0  # seconds an upload may wait for a free slot before "busy, try again"
@@ -226,7 +227,8 @@ class LinkRoutes:
             f'<p class="meta"><strong>{t(N_("upload.document"), name=translate(f"doc.{grant.requirement}", loc))}</strong></p>'  # noqa: E501
             '<form method="post" enctype="multipart/form-data">'
             f'<label for="file">{t(N_("upload.choose"))}</label>'
-            '<input id="file" name="file" type="file" accept="application/pdf,.pdf" required>'
+            '<input id="file" name="file" type="file" accept="application/pdf,.pdf" multiple'
+            " required>"
             f'<button type="submit" data-busy="{t(N_("upload.sending"))}">'
             f"{t(N_('upload.submit'))}</button></form>"
             f'<p class="note">{t(N_("upload.instructions"), mb=MAX_UPLOAD // (1024 * 1024))}</p>'
@@ -241,8 +243,7 @@ class LinkRoutes:
             grant = self._grant(request)
             locale = normalise_locale(grant.locale)
             await self._check_unused(grant)
-            data = await self._receive(request)
-            processed = await self._process(data)
+            processed = [await self._process(data) for data in await self._receive(request)]
             account, dossier, pages, done, total = await self._record(grant, processed)
         except Refusal as r:
             return _refusal_page(locale, r, request.path)
@@ -272,13 +273,23 @@ class LinkRoutes:
             + _esc(
                 translate(N_("upload.done"), loc, pages=pages, name=name, code=dossier.receipt_code)
             )
-            + "</p></section>"
+            + "</p>"
+            + self._back_to_chat(account, loc)
+            + "</section>"
         )
         return _page(loc, title, body)
 
-    async def _receive(self, request: web.Request) -> bytes:
-        """The uploaded file, streamed to a temporary file (deleted whatever happens) while
-        holding one of the few upload slots."""
+    @staticmethod
+    def _back_to_chat(account: Account, loc: str) -> str:
+        """On a phone the page opened from Zalo: one tap back to the conversation."""
+        if account.channel != "zalo":
+            return ""
+        label = _esc(translate(N_("upload.back_to_zalo"), loc))
+        return f'<p><a class="button" href="https://zalo.me/">{label}</a></p>'
+
+    async def _receive(self, request: web.Request) -> list[bytes]:
+        """The uploaded files, each streamed to a temporary file (deleted whatever happens)
+        while holding one of the few upload slots."""
         try:
             await asyncio.wait_for(self.slots.acquire(), UPLOAD_SLOT_WAIT)
         except TimeoutError:
@@ -288,15 +299,7 @@ class LinkRoutes:
         tmp_dir = self.core.data_dir / TMP_DIR
         try:
             await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
-            handle = await asyncio.to_thread(
-                tempfile.NamedTemporaryFile, dir=tmp_dir, suffix=".part", delete=False
-            )
-            try:
-                with handle:
-                    await _read_file(request, handle)
-                return await asyncio.to_thread(Path(handle.name).read_bytes)
-            finally:
-                await asyncio.to_thread(Path(handle.name).unlink, missing_ok=True)
+            return await _read_files(request, tmp_dir)
         finally:
             self.slots.release()
 
@@ -312,14 +315,17 @@ class LinkRoutes:
         return processed
 
     async def _record(
-        self, grant: UploadGrant, processed: ProcessedFile
+        self, grant: UploadGrant, processed: list[ProcessedFile]
     ) -> tuple[Account, Dossier, int, int, int]:
+        """All files of the form as pages of one document, in one transaction; the same file
+        twice (or one already there) is kept once."""
         key = _once_key(grant)
         try:
             async with transaction(self.sessions) as s:
                 account, dossier = await self._target(s, grant)
                 known = {d.sha256 for d in await dossiers.current_documents(s, dossier.id or 0)}
-                if processed.sha256 in known:
+                fresh = list({p.sha256: p for p in processed if p.sha256 not in known}.values())
+                if not fresh:
                     raise Refusal(
                         409, N_("upload.refused_title"), N_("upload.duplicate"), retry=True
                     )
@@ -328,7 +334,7 @@ class LinkRoutes:
                 if not await claim_once(s, key):
                     raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
                 store = MediaStore(self.core.media_dir)
-                stored = await asyncio.to_thread(store.store_processed, processed)
+                stored = [await asyncio.to_thread(store.store_processed, p) for p in fresh]
                 actor = await accounts.actor_for(s, account)
                 await dossiers.record_document(
                     s,
@@ -338,19 +344,20 @@ class LinkRoutes:
                     requirement=grant.requirement,
                     pages=[
                         {
-                            "path": str(Path("media") / stored.path),
-                            "sha256": stored.sha256,
-                            "mime": stored.mime,
-                            "pages": stored.pages,
-                            "size_bytes": stored.size,
+                            "path": str(Path("media") / f.path),
+                            "sha256": f.sha256,
+                            "mime": f.mime,
+                            "pages": f.pages,
+                            "size_bytes": f.size,
                             "quality_flags": [],
                         }
+                        for f in stored
                     ],
                 )
                 done, total = (await status.summarise(s, self.core, dossier)).progress
         except DomainError as exc:  # nothing was saved: the link may be used again
             raise Refusal(409, N_("upload.refused_title"), exc.key, **exc.params) from None
-        return account, dossier, processed.pages, done, total
+        return account, dossier, sum(f.pages for f in stored), done, total
 
     # -- downloads -------------------------------------------------------------------------
 
@@ -429,32 +436,39 @@ def _sweep_media(data_dir: Path, database: Path) -> int:
     return removed
 
 
-async def _read_file(request: web.Request, out: IO[bytes]) -> None:
-    """The "file" part of a multipart form into ``out``, at most MAX_UPLOAD bytes. A larger one
-    is read to the end (up to a cap) and dropped, so the browser gets our page instead of a
-    reset connection."""
+async def _read_files(request: web.Request, tmp_dir: Path) -> list[bytes]:
+    """Every "file" part of a multipart form (several PDFs in one go), each at most MAX_UPLOAD
+    bytes. A larger one is read to the end (up to a cap) and dropped, so the browser gets our
+    page instead of a reset connection."""
     if not request.content_type.startswith("multipart/"):
         raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+    files: list[bytes] = []
     try:
         reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                break
-            if isinstance(part, BodyPartReader):
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name != "file" or len(files) >= MAX_FILES:
                 await part.release()
-        too_big = False
-        read = 0
-        while chunk := await part.read_chunk(256 * 1024):
-            read += len(chunk)
-            if read > DRAIN_LIMIT:
-                break
-            if not too_big:
-                too_big = read > MAX_UPLOAD
-                if not too_big:
-                    await asyncio.to_thread(out.write, chunk)
+                continue
+            data = await _read_part(part, tmp_dir)
+            if data:
+                files.append(data)
+    except (ValueError, AssertionError):  # a malformed multipart body
+        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True) from None
+    if not files:
+        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+    return files
+
+
+async def _read_part(part: BodyPartReader, tmp_dir: Path) -> bytes:
+    """One file part through a temporary file on disk: memory holds one chunk while reading."""
+    handle = await asyncio.to_thread(
+        tempfile.NamedTemporaryFile, dir=tmp_dir, suffix=".part", delete=False
+    )
+    try:
+        with handle:
+            too_big, read = await _copy_part(part, handle)
         if too_big or read > DRAIN_LIMIT:
             raise Refusal(
                 413,
@@ -463,7 +477,21 @@ async def _read_file(request: web.Request, out: IO[bytes]) -> None:
                 retry=True,
                 mb=MAX_UPLOAD // 2**20,
             )
-        if not read:
-            raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
-    except (ValueError, AssertionError):  # a malformed multipart body
-        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True) from None
+        return await asyncio.to_thread(Path(handle.name).read_bytes)
+    finally:
+        await asyncio.to_thread(Path(handle.name).unlink, missing_ok=True)
+
+
+async def _copy_part(part: BodyPartReader, out: IO[bytes]) -> tuple[bool, int]:
+    """Copy at most MAX_UPLOAD bytes; past that keep reading (up to a cap) and drop."""
+    too_big = False
+    read = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        read += len(chunk)
+        if read > DRAIN_LIMIT:
+            break
+        if not too_big:
+            too_big = read > MAX_UPLOAD
+            if not too_big:
+                await asyncio.to_thread(out.write, chunk)
+    return too_big, read

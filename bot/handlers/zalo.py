@@ -43,7 +43,7 @@ from bot.handlers.links import (
     register_file,
     servable_relative,
 )
-from bot.handlers.rendering import numbered, split_text
+from bot.handlers.rendering import screen, split_text
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
 from bot.inbox import Inbox, Item, NewItem
@@ -420,7 +420,10 @@ class ZaloChannel:
             if photo is None:
                 return Incoming(kind=Kind.TEXT, text="", file_error=error, **base)
             return Incoming(kind=Kind.FILES, files=(photo,), text=update.text, **base)
-        return Incoming(kind=Kind.UNSUPPORTED, **base)  # sticker, voice, file, video…
+        # A sticker or a voice note is known for what it is; "unsupported" may be a file.
+        media = update.event.removeprefix("message.").removesuffix(".received")
+        media = "" if media == "unsupported" else media
+        return Incoming(kind=Kind.UNSUPPORTED, media=media, **base)
 
     async def _fetch_photo(self, update: ZaloUpdate) -> tuple[FileIn | None, str | None]:
         """Download at once (Zalo's media URLs may expire), at most MAX_PHOTO bytes."""
@@ -454,9 +457,7 @@ class ZaloChannel:
 
     async def send_reply(self, chat_id: str, reply: Reply, result: Result | None = None) -> None:
         locale = normalise_locale(result.locale if result else None)
-        parts = [reply.text]
-        if reply.choices:
-            parts = [numbered(reply.text, [c.label for c in reply.choices])]
+        parts = [screen(reply, locale, buttons=False)]
         if reply.upload is not None and result is not None and result.account_id is not None:
             url = self.signer.upload_url(
                 result.account_id, reply.upload.dossier_id, reply.upload.requirement, locale

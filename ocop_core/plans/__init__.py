@@ -18,6 +18,7 @@ from ocop_core.plans.models import (
     Plan,
     RulesetId,
     Stage,
+    Target,
 )
 from ocop_core.plans.national import national_plan, national_plan_id
 from ocop_core.plans.render import format_date, render_plan
@@ -38,6 +39,7 @@ __all__ = [
     "PlanValidationError",
     "RulesetId",
     "Stage",
+    "Target",
     "builtin_plan_files",
     "catalog_keys",
     "format_date",
@@ -58,6 +60,8 @@ _FIXED_KEYS = (
     N_("plan.col.milestone"),
     N_("plan.render.meta"),
     N_("plan.render.source"),
+    N_("rounds.plan.inferred"),
+    N_("rounds.plan.targets"),
 )
 
 

@@ -14,7 +14,11 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from ocop_core.admin_units_legacy import is_legacy_code, province_name, successor
+from ocop_core.errors import ValidationError
+from ocop_core.lifecycle import TERMINAL, stages_of
+from ocop_core.lifecycle import Stage as LifecycleStage
 from ocop_core.plans.errors import IN_MEMORY, PlanValidationError
+from ocop_core.rules import Ruleset, all_rulesets, get_ruleset
 
 __all__ = [
     "AUDIENCES",
@@ -29,6 +33,7 @@ __all__ = [
     "Plan",
     "RulesetId",
     "Stage",
+    "Target",
 ]
 
 Kind = Literal[
@@ -51,42 +56,59 @@ Kind = Literal[
 ]
 Level = Literal["producer", "commune", "district", "province", "central"]
 Audience = Literal["producer", "commune", "province"]
-Stage = Literal[
-    "idea_registered",
-    "documents_pending",
-    "submitted",
-    "commune_checked",
-    "at_district",
-    "district_scored",
-    "at_province",
-    "province_scored",
-    "at_central",
-]
-RulesetId = Literal["qd148-2023", "qd26-2026"]
+# Stages and ruleset ids are not re-declared here: they live in ocop_core.lifecycle and in the
+# rules/*.toml files, and plans are checked against them.
+Stage = str
+RulesetId = str
 
 KINDS: tuple[str, ...] = get_args(Kind)
 LEVELS: tuple[str, ...] = get_args(Level)
 AUDIENCES: tuple[str, ...] = get_args(Audience)
-STAGES: tuple[str, ...] = get_args(Stage)
-RULESETS: tuple[str, ...] = get_args(RulesetId)
+# Stages a plan milestone may concern: every live stage of the lifecycle (not the final ones).
+STAGES: tuple[str, ...] = tuple(s.value for s in LifecycleStage if s not in TERMINAL)
+RULESETS: tuple[str, ...] = tuple(rs.id for rs in all_rulesets())
 
-_DISTRICT_STAGES = frozenset({"at_district", "district_scored"})
 _DISTRICT_KINDS = frozenset({"idea_shortlist", "district_council", "district_forward"})
 
-# What each ruleset allows. Kept here (not imported from ocop_core.rules) so that plans load without
-# the rules package; the ids are the contract between the two.
-_RULESET_STAGES: dict[str, frozenset[str]] = {
-    "qd148-2023": frozenset(STAGES),
-    # Two tiers since 1489/2025 and 26/2026: no district stage exists.
-    "qd26-2026": frozenset(STAGES) - _DISTRICT_STAGES,
-}
-_RULESET_NO_DISTRICT = frozenset({"qd26-2026"})
-# Calendar years a ruleset can govern: 148 was signed 24/02/2023 and lapses about 21/07/2026;
-# 26/2026 is in force from 22/05/2026.
-_RULESET_YEARS: dict[str, tuple[int, int | None]] = {
-    "qd148-2023": (2023, 2026),
-    "qd26-2026": (2026, None),
-}
+# Kinds that close a step of a round for the dossiers at their stages (the others are periods of
+# work or programme-wide dates). A dossier that misses one of these moves to the next round.
+DEADLINE_KINDS = frozenset(
+    {
+        "producer_filing",
+        "commune_check",
+        "commune_forward",
+        "district_council",
+        "district_forward",
+        "province_council",
+        "ministry_filing",
+        "central_council",
+    }
+)
+# The kinds that close a round's intake for a dossier still with the producer, best first.
+INTAKE_KINDS: tuple[str, ...] = ("producer_filing", "commune_check", "commune_forward")
+
+
+# Steps that concern only some dossiers at their stage: those whose points reach the forwarding bar
+# of this level (≥ 90 to the Ministry, ≥ 70 from the district to the province under 148).
+_FORWARD_LEVEL: dict[str, str] = {"ministry_filing": "province", "district_forward": "district"}
+# Steps of another body that officers are told about, not asked to do (the central council).
+INFO_KINDS = frozenset({"central_council"})
+
+
+def min_points(milestone: Milestone, ruleset_id: str) -> float | None:
+    """The points a dossier needs for ``milestone`` to concern it (None: every dossier)."""
+    level = _FORWARD_LEVEL.get(milestone.kind)
+    if level is None:
+        return None
+    ruleset = get_ruleset(ruleset_id)
+    if not any(lv.code == level for lv in ruleset.levels):
+        return None
+    return ruleset.level(level).forward_threshold
+
+
+def _allowed_stages(ruleset: Ruleset) -> frozenset[str]:
+    return frozenset(s.value for s in stages_of(ruleset)) & frozenset(STAGES)
+
 
 # Kinds whose actor is fixed by law; a different level is a data-entry mistake.
 _KIND_LEVEL: dict[str, str] = {
@@ -152,6 +174,11 @@ class Milestone(BaseModel):
     title_en: str = Field(min_length=1)
     source: str = Field(min_length=1)
     offsets_days: list[Annotated[int, Field(ge=-60, le=366)]] | None = None
+    # The evaluation round this step belongs to (plans of the 148 era have one round a year).
+    round: int = Field(default=1, ge=1, le=12)
+    # Why the date is ours and not the plan's ("the seed gives no date; upper bound of …"); such
+    # a date is shown as an estimate, never as the plan's word.
+    inferred: str | None = Field(default=None, min_length=1)
 
     @field_validator("audience", "stages", "offsets_days")
     @classmethod
@@ -163,6 +190,38 @@ class Milestone(BaseModel):
 
     def concerns(self, stage: str) -> bool:
         return stage in self.stages
+
+    @property
+    def is_deadline(self) -> bool:
+        return self.kind in DEADLINE_KINDS
+
+
+class Target(BaseModel):
+    """A yearly goal of the plan ("≥ 20 new products of 3★ or more"), kept as data.
+
+    ``metric`` names what the database can count (see ``ocop_core.services.plan_progress``); a
+    target the bot cannot measure uses ``metric = "manual"`` and is shown without an achieved value.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=_SLUG, max_length=64)
+    metric: Literal[
+        "products_registered",
+        "new_products_3_stars",
+        "products_3_stars_total",
+        "producers_registered",
+        "manual",
+    ]
+    min: float = Field(ge=0)
+    max: float | None = Field(default=None, ge=0)
+    unit: Literal["count", "percent"] = "count"
+    title_vi: str = Field(min_length=1)
+    title_en: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+    def title(self, locale: str | None) -> str:
+        return self.title_en if (locale or "").lower().startswith("en") else self.title_vi
 
 
 class Plan(BaseModel):
@@ -178,6 +237,10 @@ class Plan(BaseModel):
     title: str = Field(min_length=1)
     source: str = Field(min_length=1)
     milestones: list[Milestone] = Field(min_length=1)
+    targets: list[Target] = Field(default_factory=list)
+    # A Hà Nam 2024 rule (§III.1.5): a product the province scores under this goes back to the
+    # district, which decides within its powers. Plans that do not say so have no such path.
+    province_returns_below: float | None = Field(default=None, ge=0, le=100)
 
     @model_validator(mode="after")
     def _consistent(self) -> Plan:
@@ -202,6 +265,14 @@ class Plan(BaseModel):
 
     def milestone(self, milestone_id: str) -> Milestone | None:
         return next((m for m in self.milestones if m.id == milestone_id), None)
+
+    @property
+    def rounds(self) -> tuple[int, ...]:
+        """Round numbers with at least one deadline, in order."""
+        return tuple(sorted({m.round for m in self.milestones if m.stages and m.is_deadline}))
+
+    def round_milestones(self, number: int) -> list[Milestone]:
+        return [m for m in self.milestones if m.round == number and m.stages]
 
 
 def _fold(name: str) -> str:
@@ -241,13 +312,13 @@ def _plan_issues(plan: Plan) -> list[tuple[str, str]]:
             )
         )
 
-    first, last = _RULESET_YEARS[plan.ruleset]
-    if plan.year < first or (last is not None and plan.year > last):
-        span = f"{first}–{last}" if last is not None else f"{first} onwards"
-        issues.append(("ruleset", f"{plan.ruleset} governs {span}, not {plan.year}"))
-
-    allowed_stages = _RULESET_STAGES[plan.ruleset]
-    no_district = plan.ruleset in _RULESET_NO_DISTRICT
+    try:
+        ruleset = get_ruleset(plan.ruleset)
+    except ValidationError:
+        known = ", ".join(RULESETS)
+        return [*issues, ("ruleset", f"unknown ruleset {plan.ruleset!r}; expected one of {known}")]
+    allowed_stages = _allowed_stages(ruleset)
+    no_district = not ruleset.has_district
     earliest, latest = date(plan.year - 1, 1, 1), date(plan.year + 1, 12, 31)
     seen_ids: dict[str, int] = {}
     previous: Milestone | None = None
@@ -270,6 +341,8 @@ def _plan_issues(plan: Plan) -> list[tuple[str, str]]:
                         f"(allowed {earliest.isoformat()} to {latest.isoformat()})",
                     )
                 )
+        if m.stages and m.is_deadline and not ruleset.in_force(m.due):
+            issues.append((f"{at}.due", _outside_validity(m.due, ruleset)))
         if m.starts is not None and m.starts > m.due:
             issues.append(
                 (
@@ -299,4 +372,32 @@ def _plan_issues(plan: Plan) -> list[tuple[str, str]]:
         if expected_level is not None and m.level != expected_level:
             issues.append((f"{at}.level", f"a {m.kind!r} milestone is at level {expected_level!r}"))
         previous = m
+    issues.extend(_round_issues(plan))
     return issues
+
+
+def _outside_validity(day: date, ruleset: Ruleset) -> str:
+    until = ruleset.effective_until.isoformat() if ruleset.effective_until else "today"
+    return (
+        f"{day.isoformat()} is outside the validity of {ruleset.id} "
+        f"({ruleset.effective_from.isoformat()} to {until})"
+    )
+
+
+def _round_issues(plan: Plan) -> list[tuple[str, str]]:
+    """Each round closes its first deadline after the previous round did."""
+    numbers = plan.rounds
+    previous: tuple[int, date] | None = None
+    for number in numbers:
+        first = min(m.due for m in plan.round_milestones(number) if m.is_deadline)
+        if previous is not None and first <= previous[1]:
+            index = next(i for i, m in enumerate(plan.milestones) if m.round == number)
+            return [
+                (
+                    f"milestones[{index}].round",
+                    f"round {number} overlaps round {previous[0]}: its first deadline "
+                    f"{first.isoformat()} is not after {previous[1].isoformat()}",
+                )
+            ]
+        previous = (number, first)
+    return []

@@ -19,6 +19,7 @@ from ocop_core.errors import NotFound
 from ocop_core.i18n import N_
 from ocop_core.plans.errors import PlanValidationError
 from ocop_core.plans.models import Milestone, Plan
+from ocop_core.rules import get_ruleset
 from ocop_core.workdays import add_working_days
 
 __all__ = [
@@ -54,6 +55,7 @@ class _TemplateMilestone(BaseModel):
     title_en: str
     source: str
     offsets_days: list[int] | None = None
+    round: int = Field(ge=1)
     month: int | None = Field(default=None, ge=1, le=12)
     day: int | None = Field(default=None, ge=1, le=31)
     year_offset: int = Field(default=0, ge=0, le=1)
@@ -101,6 +103,13 @@ def parse_national_plan_id(plan_id: str) -> tuple[str, int] | None:
     return code, int(year)
 
 
+def _rounds_in_force(milestones: list[Milestone], ruleset_id: str) -> list[Milestone]:
+    """Leave out every round with a date before the decision's first day (round 1 of 2026)."""
+    starts = get_ruleset(ruleset_id).effective_from
+    early = {m.round for m in milestones if m.due < starts}
+    return [m for m in milestones if m.round not in early]
+
+
 @cache
 def national_plan(province_code: str, year: int) -> Plan:
     """The Decision 26/2026 calendar for a current province and a year from 2026.
@@ -144,6 +153,7 @@ def national_plan(province_code: str, year: int) -> Plan:
                         "title_en",
                         "source",
                         "offsets_days",
+                        "round",
                     }
                 ),
                 "due": dues[item.id],
@@ -152,6 +162,7 @@ def national_plan(province_code: str, year: int) -> Plan:
         for item in template.milestone
     ]
     milestones.sort(key=lambda m: m.due)  # stable: template order breaks ties
+    milestones = _rounds_in_force(milestones, template.ruleset)
     name = provinces[province_code]
     try:
         return Plan(

@@ -9,7 +9,7 @@ from typing import Any
 from ocop_core.i18n import N_, translate
 from ocop_core.plans.models import Milestone, Plan
 
-__all__ = ["format_date", "render_plan"]
+__all__ = ["format_date", "render_plan", "target_range"]
 
 _COLUMNS = (
     N_("plan.col.due"),
@@ -71,4 +71,23 @@ def render_plan(plan: Plan, locale: str) -> str:
     for m, cells in zip(plan.milestones, rows, strict=True):
         out.append(line(cells))
         out.append(f"    {m.title(locale)} ({m.source})")
+        if m.inferred:
+            out.append("    " + _t("rounds.plan.inferred", locale, reason=m.inferred))
+    out.extend(_target_lines(plan, locale))
     return unicodedata.normalize("NFC", "\n".join(out)) + "\n"
+
+
+def target_range(low: float, high: float | None, unit: str) -> str:
+    """ "20", "25–30" or "50 %": how a goal reads in the plan."""
+    text = f"{low:g}" if high is None else f"{low:g}–{high:g}"
+    return f"{text} %" if unit == "percent" else text
+
+
+def _target_lines(plan: Plan, locale: str) -> list[str]:
+    if not plan.targets:
+        return []
+    out = ["", _t("rounds.plan.targets", locale, year=plan.year)]
+    for target in plan.targets:
+        goal = target_range(target.min, target.max, target.unit)
+        out.append(f"  - {goal}: {target.title(locale)} ({target.source})")
+    return out

@@ -35,6 +35,7 @@ from sqlalchemy import (
     JSON,
     Column,
     Date,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -69,11 +70,13 @@ from ocop_core.models import (
     Role,
 )
 from ocop_core.plans import Plan
+from ocop_core.plans.models import min_points
 from ocop_core.reminders.locks import compute_lock
 from ocop_core.reminders.schedule import (
     CHECK_OFFSETS,
     NUDGE_EVERY_DAYS,
     NUDGE_MAX,
+    OVERDUE_EVERY_DAYS,
     FireKind,
     deliver_at,
     offsets_for,
@@ -82,6 +85,7 @@ from ocop_core.rules import all_rulesets, get_ruleset, requirements_for, taxonom
 from ocop_core.rules.requirements import ATTEMPTS
 from ocop_core.rules.rulesets import Ruleset
 from ocop_core.services.context import CoreContext
+from ocop_core.services.rollover import roll_over
 from ocop_core.workdays import add_working_days
 
 __all__ = ["ComputeStats", "check_due", "compute_fires", "resolve_plan", "window_ruleset"]
@@ -102,6 +106,7 @@ T_STAGE = Table(
     Column("plan_id", String(64)),
     Column("stage", String(24)),
     Column("mkey", Integer),
+    Column("min_points", Float),  # only dossiers with at least these points (≥ 90 to the Ministry)
     Index("ocop_tmp_stage_key", "plan_id", "stage"),
     prefixes=["TEMPORARY"],
 )
@@ -217,6 +222,7 @@ class ComputeStats:
     cancelled: int = 0  # their reason disappeared
     dropped: int = 0  # their deadline passed before they could go out
     skipped: bool = False  # another process holds the compute lock
+    rolled: int = 0  # dossiers moved to another round (missed date, or a plan now applies)
     seconds: float = 0.0
 
 
@@ -239,9 +245,11 @@ async def compute_fires(
         return ComputeStats(skipped=True)
     now = ctx.clock.now()
     today = local_today(ctx.clock)
+    stats = ComputeStats()
+    # Rounds first: a dossier that missed its round is reminded of its new round's dates.
+    stats.rolled = (await roll_over(s, ctx)).moved
     conn = await s.connection()
     await _create_temp_tables(conn)
-    stats = ComputeStats()
     stats.dropped = await _drop_late(conn, today, now)
     await _want_milestones(conn, ctx, today)
     await _want_nudges(conn, today)
@@ -337,7 +345,11 @@ async def _want_milestones(conn: AsyncConnection, ctx: CoreContext, today: date)
             if not m.stages or not offsets or m.due < today:
                 continue
             mkey = len(stage_rows) + 1
-            stage_rows.extend({"plan_id": plan_id, "stage": st, "mkey": mkey} for st in m.stages)
+            floor = min_points(m, plan.ruleset)
+            stage_rows.extend(
+                {"plan_id": plan_id, "stage": st, "mkey": mkey, "min_points": floor}
+                for st in m.stages
+            )
             for offset in offsets:
                 day = m.due - timedelta(days=offset)
                 deadline = max(m.due, day)  # a negative offset is an overdue nudge: its own day
@@ -368,7 +380,11 @@ async def _want_milestones(conn: AsyncConnection, ctx: CoreContext, today: date)
     cols = ["subject_type", "subject_id", "kind", "scope", "recipient_id", "fire_at", "deadline"]
     cols.append("payload")
     kind = literal(FireKind.MILESTONE.value)
-    stage_match = and_(T_STAGE.c.plan_id == _D.c.plan_id, T_STAGE.c.stage == _D.c.stage)
+    stage_match = and_(
+        T_STAGE.c.plan_id == _D.c.plan_id,
+        T_STAGE.c.stage == _D.c.stage,
+        or_(T_STAGE.c.min_points.is_(None), _D.c.points >= T_STAGE.c.min_points),
+    )
 
     # Producers: one fire per dossier they own.
     producers = (
@@ -595,6 +611,25 @@ async def _want_expiry(conn: AsyncConnection, today: date) -> None:
     await conn.execute(T_WANTED.insert().from_select(list(T_WANTED.c.keys()), windows))
 
 
+def _check_moments(due: date, today: date) -> list[tuple[str, date, date, dict[str, Any]]]:
+    """(scope, fire day, deadline, payload) of the commune-check reminders for one due day.
+
+    Before it: 7, 3 and 1 days ahead. After it, while dossiers still wait: once the next day, then
+    weekly (only the next of those is kept, so the table does not grow with the delay).
+    """
+    moments: list[tuple[str, date, date, dict[str, Any]]] = []
+    if due >= today:
+        for offset in CHECK_OFFSETS:
+            moments.append((str(offset), due - timedelta(days=offset), due, {"offset": offset}))
+    weeks_late = max(0, (today - due - timedelta(days=1)).days // OVERDUE_EVERY_DAYS)
+    for n in (weeks_late, weeks_late + 1):
+        fire_day = due + timedelta(days=1 + OVERDUE_EVERY_DAYS * n)
+        stale = fire_day + timedelta(days=OVERDUE_EVERY_DAYS - 1)
+        if stale >= today and fire_day <= today + timedelta(days=OVERDUE_EVERY_DAYS):
+            moments.append((f"overdue/{n}", fire_day, stale, {"overdue": n}))
+    return moments
+
+
 def check_due(ruleset_id: str, submitted_day: date) -> date | None:
     """When the commune must have checked a dossier filed that day (None: no such limit)."""
     days = get_ruleset(ruleset_id).level("commune").check_working_days
@@ -616,24 +651,24 @@ async def _want_commune_checks(conn: AsyncConnection, today: date) -> None:
     for ruleset_id, raw in pairs:
         day = _as_date(raw)
         due = check_due(ruleset_id, day)
-        if due is None or due < today:
+        if due is None:
             continue
         day_rows.append({"ruleset": ruleset_id, "submitted_day": day, "due": due})
         dues.add(due)
     slot_rows: list[dict[str, Any]] = []
     for due in sorted(dues):
-        for offset in CHECK_OFFSETS:
+        for scope, fire_day, deadline, extra in _check_moments(due, today):
             slot_rows.append(
                 {
                     "id": len(slot_rows) + 1,
                     "due": due,
-                    "scope": f"check/{due.isoformat()}/{offset}",
-                    "fire_at": deliver_at(due - timedelta(days=offset)),
-                    "deadline": due,
+                    "scope": f"check/{due.isoformat()}/{scope}",
+                    "fire_at": deliver_at(fire_day),
+                    "deadline": deadline,
                     "payload": {
                         "due": due.isoformat(),
-                        "offset": offset,
                         "series": f"check/{due.isoformat()}",
+                        **extra,
                     },
                 }
             )

@@ -40,6 +40,7 @@ from ocop_core.models import (
     Role,
 )
 from ocop_core.plans import Milestone
+from ocop_core.plans.models import min_points
 from ocop_core.reminders.compute import check_due, resolve_plan
 from ocop_core.reminders.render import (
     DossierFacts,
@@ -349,6 +350,9 @@ async def _render(
             milestone = _milestone(ctx, payload, dossier)
             if milestone is None or dossier.stage not in milestone.stages:
                 return None
+            floor = min_points(milestone, dossier.ruleset)
+            if floor is not None and (dossier.points or 0) < floor:
+                return None
             facts = _facts(loaded, dossier)
             return producer_milestone_text(account.locale, milestone, deadline, today, facts)
         if fire.kind == FireKind.MISSING_DOCUMENTS:
@@ -372,12 +376,23 @@ async def _render(
         milestone = _milestone(ctx, payload)
         if milestone is None or account.role != payload.get("audience"):
             return None
-        return await _officer_milestone(s, account, loaded, milestone, payload, deadline, today)
+        floor = _officer_floor(ctx, payload, milestone)
+        return await _officer_milestone(
+            s, account, loaded, milestone, payload, (deadline, today), floor
+        )
     if fire.kind == FireKind.COMMUNE_CHECK:
         if account.role != Role.COMMUNE:
             return None
         return await _commune_check(s, account, loaded, payload, deadline, today)
     return None
+
+
+def _officer_floor(ctx: CoreContext, payload: dict[str, Any], milestone: Milestone) -> float | None:
+    try:
+        ruleset = ctx.plans.get(str(payload.get("plan_id"))).ruleset
+    except NotFound:
+        return None
+    return min_points(milestone, ruleset)
 
 
 def _scope_filter(account: Account, loaded: _Loaded) -> Any:
@@ -392,14 +407,17 @@ async def _officer_milestone(
     loaded: _Loaded,
     milestone: Milestone,
     payload: dict[str, Any],
-    deadline: date,
-    today: date,
+    days: tuple[date, date],
+    floor: float | None,
 ) -> str | None:
-    where = (
+    deadline, today = days
+    where = [
         Dossier.plan_id == str(payload.get("plan_id")),
         col(Dossier.stage).in_(list(milestone.stages)),
         _scope_filter(account, loaded),
-    )
+    ]
+    if floor is not None:
+        where.append(col(Dossier.points) >= floor)
     count = (await s.exec(select(func.count()).select_from(Dossier).where(*where))).one()
     if not count:
         return None
@@ -439,4 +457,4 @@ async def _commune_check(
         return None
     days = get_ruleset(matched[0][1]).level("commune").check_working_days or 0
     codes = [code for code, _ruleset in matched]
-    return commune_check_text(account.locale, deadline, today, days, codes, len(codes))
+    return commune_check_text(account.locale, due, today, days, codes, len(codes))

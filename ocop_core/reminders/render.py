@@ -14,6 +14,7 @@ from ocop_core.i18n import N_, normalise_locale, translate
 from ocop_core.lifecycle import EDITABLE
 from ocop_core.models import Dossier, Role
 from ocop_core.plans import Milestone
+from ocop_core.plans.models import INFO_KINDS
 
 __all__ = [
     "DossierFacts",
@@ -115,8 +116,10 @@ def officer_milestone_text(
     count: int,
 ) -> str:
     loc = normalise_locale(locale)
+    # Another body's step (the central council): the officer is informed, not asked to act.
+    head = N_("rounds.reminder.info_head") if milestone.kind in INFO_KINDS else None
     lines = [
-        translate(N_("reminder.milestone.head"), loc, what=milestone.title(loc)),
+        translate(head or N_("reminder.milestone.head"), loc, what=milestone.title(loc)),
         _due_line(loc, deadline, today),
         translate(N_("reminder.officer.count"), loc, count=count, codes=_codes(loc, codes, count)),
         translate(_INBOX_KEYS.get(role, N_("reminder.next.commune_inbox")), loc),
@@ -169,4 +172,6 @@ def commune_check_text(
         _due_line(loc, deadline, today),
         translate(N_("reminder.next.commune_inbox"), loc),
     ]
+    if deadline < today:
+        lines.insert(0, translate(N_("rounds.reminder.overdue_head"), loc))
     return "\n".join(lines)

@@ -19,6 +19,7 @@ __all__ = [
     "KIND_OFFSETS",
     "NUDGE_EVERY_DAYS",
     "NUDGE_MAX",
+    "OVERDUE_EVERY_DAYS",
     "FireKind",
     "QuietHours",
     "deliver_at",
@@ -48,6 +49,7 @@ KIND_OFFSETS: dict[str, tuple[int, ...]] = {
 NUDGE_EVERY_DAYS = 7  # missing-document nudges: weekly after registration...
 NUDGE_MAX = 3  # ...and at most this many, so a stalled dossier does not nag for ever
 CHECK_OFFSETS: tuple[int, ...] = (7, 3, 1)  # days before the commune's check is due
+OVERDUE_EVERY_DAYS = 7  # past due with dossiers still waiting: the next day, then weekly
 
 
 def offsets_for(milestone: Milestone) -> tuple[int, ...]:

@@ -29,7 +29,9 @@ from .rulesets import (
     StarBand,
     all_rulesets,
     get_ruleset,
+    governing_ruleset,
     ruleset_for_date,
+    transition_end,
 )
 from .taxonomy import CriteriaSet, Group, LegacySector, Ministry, Sector, Taxonomy, taxonomy
 
@@ -59,8 +61,10 @@ __all__ = [
     "all_rulesets",
     "catalog_keys",
     "get_ruleset",
+    "governing_ruleset",
     "requirement_specs",
     "requirements_for",
     "ruleset_for_date",
     "taxonomy",
+    "transition_end",
 ]

@@ -20,7 +20,7 @@ LevelCode = Literal["commune", "district", "province", "central"]
 Points = float | int | Decimal
 
 # One file per legal version; the file stem must equal the ruleset id.
-RULESET_FILES: tuple[str, ...] = ("qd148-2023.toml", "qd26-2026.toml")
+RULESET_FILES: tuple[str, ...] = ("qd148-2023.toml", "qd1489-2025.toml", "qd26-2026.toml")
 
 
 def _plain(x: float) -> int | float:
@@ -105,8 +105,13 @@ class Ruleset(Frozen):
 
     id: str
     title: str  # legal citation
-    effective_from: date
+    effective_from: date  # first filing day it governs
+    filings_until: date | None = None  # last filing day it governs; None = to this day
     effective_until: date | None = None  # the day it lapses; None = still in force
+    amends: str | None = None  # the ruleset this one amends (1489 amends 148)
+    # Days a newer decision lets dossiers filed under older rules finish under them (Art. 11).
+    transition_days: int | None = Field(default=None, gt=0)
+    transition_reevaluation_days: int | None = Field(default=None, gt=0)
     max_points: int = Field(gt=0)
     certificate_min_stars: int = Field(ge=1)
     certificate_validity_months: int = Field(gt=0)
@@ -142,12 +147,30 @@ class Ruleset(Frozen):
         certified = sorted(s for lv in self.levels for s in lv.certifies)
         if certified != list(range(self.certificate_min_stars, len(bands) + 1)):
             raise ValueError("each certifiable star rating needs exactly one certifying level")
+        if self.filings_until is not None and self.filings_until < self.effective_from:
+            raise ValueError("filings_until is before effective_from")
         window = (self.reevaluation_opens_days_before, self.reevaluation_closes_days_before)
         if (window[0] is None) != (window[1] is None):
             raise ValueError("re-evaluation window needs both ends or neither")
         if window[0] is not None and window[1] is not None and window[0] <= window[1]:
             raise ValueError("re-evaluation window must open before it closes")
         return self
+
+    # ---- validity ----
+
+    def governs_filing(self, filed_on: date) -> bool:
+        """Whether a dossier filed on ``filed_on`` starts under this ruleset."""
+        ends = self.filings_until
+        return self.effective_from <= filed_on and (ends is None or filed_on <= ends)
+
+    def in_force(self, d: date) -> bool:
+        """Whether this ruleset still applies to some dossier on ``d`` (it has not lapsed)."""
+        until = self.effective_until
+        return self.effective_from <= d and (until is None or d <= until)
+
+    @property
+    def has_district(self) -> bool:
+        return any(lv.code == "district" for lv in self.levels)
 
     # ---- points and stars ----
 
@@ -248,11 +271,51 @@ def get_ruleset(ruleset_id: str) -> Ruleset:
 
 
 def ruleset_for_date(d: date) -> Ruleset:
-    """The newest ruleset in force on ``d``.
+    """The ruleset a dossier filed on ``d`` starts under (its ``effective_from``/``filings_until``).
 
     A newer decision wins from its first day even while the old one lingers for dossiers already
     filed. Dates before the oldest ruleset get the oldest one (1048-era rules are not modelled).
     """
     rulesets = all_rulesets()
+    for rs in rulesets:
+        if rs.governs_filing(d):
+            return rs
     started = [rs for rs in rulesets if rs.effective_from <= d]
     return started[-1] if started else rulesets[0]
+
+
+def transition_end(ruleset_id: str, attempt: str = "new") -> date | None:
+    """The last day a dossier filed under ``ruleset_id`` may still finish under it.
+
+    Art. 11 of 26/2026: first-time and upgrade dossiers within 60 days, re-evaluations within 30.
+    ``None``: no newer decision has set a limit (the ruleset is still the current one, or it was
+    amended in place, as 1489 amended 148 from its first day).
+    """
+    rs = get_ruleset(ruleset_id)
+    newer = [
+        n for n in all_rulesets() if n.effective_from > rs.effective_from and n.transition_days
+    ]
+    if not newer:
+        return None
+    nxt = newer[0]
+    days = nxt.transition_reevaluation_days if attempt == "reevaluation" else nxt.transition_days
+    return nxt.effective_from + timedelta(days=days or 0)
+
+
+def governing_ruleset(filed_on: date, on: date, attempt: str = "new") -> Ruleset:
+    """The rules a dossier filed on ``filed_on`` follows on ``on``.
+
+    It keeps the rules of its filing date; when a newer decision's transition has run out (Art. 11
+    of 26/2026) it continues under the rules in force on ``on``. 148 as originally issued became
+    148 as amended by 1489 on 06/07/2025, so a 148 dossier still open then follows 1489.
+    """
+    start = ruleset_for_date(filed_on)
+    today = ruleset_for_date(on)
+    if today.id == start.id:
+        return start
+    if today.amends == start.id:
+        return today
+    end = transition_end(start.id, attempt)
+    if end is not None and on <= end:
+        return start
+    return today

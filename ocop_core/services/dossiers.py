@@ -27,7 +27,8 @@ from ocop_core.models import (
     ProducerKind,
     Role,
 )
-from ocop_core.rules import get_ruleset, requirements_for, taxonomy
+from ocop_core.rules import get_ruleset, requirements_for, ruleset_for_date, taxonomy
+from ocop_core.services import rounds
 from ocop_core.services.context import CoreContext
 from ocop_core.services.deadlines import next_due_for
 
@@ -54,6 +55,7 @@ class RegistrationInput:
     previous_certificate_number: str | None = None
     previous_certificate_date: date | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    filed_on: date | None = None  # a paper dossier brought to the commune earlier; default today
 
 
 def _clean(text: str, limit: int, key: str) -> str:
@@ -96,6 +98,18 @@ async def _producer_for(s: AsyncSession, actor: Actor, data: ProducerInput) -> P
     return producer
 
 
+async def producer_of(s: AsyncSession, actor: Actor) -> Producer | None:
+    """The producer this person registered most recently (a second product reuses it)."""
+    if actor.account_id is None:
+        return None
+    stmt = (
+        select(Producer)
+        .where(Producer.account_id == actor.account_id)
+        .order_by(col(Producer.id).desc())
+    )
+    return (await s.exec(stmt)).first()
+
+
 async def register_dossier(
     s: AsyncSession,
     ctx: CoreContext,
@@ -112,10 +126,12 @@ async def register_dossier(
         raise ValidationError(N_("error.unknown_attempt"), attempt=data.attempt[:20])
     if data.attempt != Attempt.NEW and not data.previous_certificate_number:
         raise ValidationError(N_("error.previous_certificate_required"))
-    producer = await _producer_for(s, actor, data.producer)
-    commune = await _validated_commune(s, producer.commune_code)
     today = local_today(ctx.clock)
-    plan = ctx.plans.plan_for(commune.province_code, today.year)
+    filed = data.filed_on or today
+    if filed > today:
+        raise ValidationError(N_("rounds.error.filed_in_future"), date=filed.strftime("%d/%m/%Y"))
+    commune = await _validated_commune(s, data.producer.commune_code)
+    producer = await _producer_for(s, actor, data.producer)
     now = ctx.clock.now()
     dossier = Dossier(
         receipt_code="",
@@ -125,20 +141,25 @@ async def register_dossier(
         product_name=_clean(data.product_name, 200, "product_name"),
         criteria_set=criteria.code,
         attempt=data.attempt,
-        ruleset=plan.ruleset,
-        plan_id=plan.id,
-        year=plan.year,
+        ruleset=ruleset_for_date(filed).id,
+        plan_id="",
+        year=filed.year,
         stage=Stage.IDEA_REGISTERED,
         previous_certificate_number=data.previous_certificate_number,
         previous_certificate_date=data.previous_certificate_date,
         details=dict(data.details),
+        filed_on=data.filed_on,
         created_at=now,
         updated_at=now,
     )
-    dossier.next_due = next_due_for(ctx, dossier, today)
+    # The round open on the filing day under the rules in force that day; the roll-over pass
+    # moves a paper dossier filed long ago on to today's round.
+    ref = rounds.choose_round(ctx, dossier, filed)
+    if ref is not None:
+        dossier.year = ref.year
     await _insert_with_unique_code(s, dossier, randbelow)
     s.add(_event(dossier, actor, Action.REGISTER, None, Stage.IDEA_REGISTERED, now=now))
-    await s.flush()
+    await rounds.place(s, ctx, actor, dossier, ref, reason="registered", today=filed, now=now)
     return dossier
 
 
@@ -236,7 +257,7 @@ def _check_version(dossier: Dossier, expected_version: int | None) -> None:
         raise Conflict(N_("error.dossier_changed"), code=dossier.receipt_code)
 
 
-async def _apply(
+async def apply_move(
     s: AsyncSession,
     ctx: CoreContext,
     actor: Actor,
@@ -288,7 +309,7 @@ async def submit(s: AsyncSession, ctx: CoreContext, actor: Actor, dossier: Dossi
             count=len(missing),
             items=[f"doc.{m.code}" for m in missing],
         )
-    return await _apply(
+    return await apply_move(
         s, ctx, actor, dossier, Action.SUBMIT, move, changes={"submitted_at": ctx.clock.now()}
     )
 
@@ -307,7 +328,7 @@ async def edit_details(
         else:
             details[name] = value
     changes["details"] = details
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -357,7 +378,7 @@ async def record_document(
         )
         s.add(doc)
         docs.append(doc)
-    await _apply(
+    await apply_move(
         s,
         ctx,
         actor,
@@ -381,7 +402,7 @@ async def request_documents(
 ) -> Dossier:
     _check_version(dossier, expected_version)
     move = lifecycle.plan_request_documents(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -417,7 +438,7 @@ async def record_commune_check(
     }
     check["checked_by"] = actor.account_id  # type: ignore[assignment]
     check["checked_at"] = ctx.clock.now().isoformat()  # type: ignore[assignment]
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -448,7 +469,7 @@ async def forward(
                 count=len(missing),
                 items=[f"doc.{m.code}" for m in missing],
             )
-    return await _apply(
+    return await apply_move(
         s, ctx, actor, dossier, Action.FORWARD, move, expected_version=expected_version
     )
 
@@ -464,7 +485,7 @@ async def return_to_producer(
 ) -> Dossier:
     _check_version(dossier, expected_version)
     move = lifecycle.plan_return(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -487,7 +508,7 @@ async def reject(
 ) -> Dossier:
     _check_version(dossier, expected_version)
     move = lifecycle.plan_reject(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -511,7 +532,7 @@ async def record_score(
     _check_version(dossier, expected_version)
     value = lifecycle.parse_points(points)
     move = lifecycle.plan_score(actor, dossier.stage, get_ruleset(dossier.ruleset), value)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -539,7 +560,13 @@ async def certify(
     move = lifecycle.plan_certify(actor, dossier.stage, ruleset, dossier.stars)
     if issued > local_today(ctx.clock):
         raise ValidationError(N_("error.date_in_future"), date=issued.strftime("%d/%m/%Y"))
-    return await _apply(
+    if issued < rounds.filed_on(dossier):
+        raise ValidationError(
+            N_("rounds.error.cert_before_filing"),
+            date=issued.strftime("%d/%m/%Y"),
+            filed=rounds.filed_on(dossier).strftime("%d/%m/%Y"),
+        )
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -564,7 +591,7 @@ async def revoke(
     reason: str,
 ) -> Dossier:
     move = lifecycle.plan_revoke(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s, ctx, actor, dossier, Action.REVOKE, move, note=_clean(reason, 2000, "reason")
     )
 

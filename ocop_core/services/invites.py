@@ -23,7 +23,7 @@ from ocop_core.authz import Actor
 from ocop_core.clock import VN_TZ
 from ocop_core.errors import Conflict, Forbidden, NotFound, ValidationError
 from ocop_core.i18n import N_
-from ocop_core.models import Account, Commune, Invite, Role
+from ocop_core.models import Account, Commune, Invite, Province, Role
 from ocop_core.services import accounts, attempts
 from ocop_core.services.context import CoreContext
 
@@ -88,22 +88,26 @@ async def create_invite(
     ctx: CoreContext,
     actor: Actor,
     *,
-    commune_code: str,
+    commune_code: str | None = None,
     role: str = Role.COMMUNE,
     days: int = DEFAULT_DAYS,
+    province_code: str | None = None,
     randbelow: Callable[[int], int] | None = None,
 ) -> IssuedInvite:
-    """An admin (or the operator's CLI) issues an invite for one commune's scope."""
+    """An admin (or the operator's CLI) issues an invite for one commune's scope, or for a
+    province (provincial staff and admins need no commune)."""
     _require_admin(actor)
     if role not in INVITE_ROLES:
         raise ValidationError(N_("error.unknown_role"), role=role[:20])
     max_days = ADMIN_MAX_DAYS if role == Role.ADMIN else MAX_DAYS
     if not 1 <= days <= max_days:
         raise ValidationError(N_("error.invite_days"), days=days, max_days=max_days)
-    commune = await s.get(Commune, commune_code.strip())
-    if commune is None or commune.legacy:
-        # Old (pre-2025) communes no longer have officers: only current units take invites.
-        raise ValidationError(N_("error.unknown_commune"), code=commune_code[:20])
+    if commune_code is not None:
+        commune = await _current_commune(s, commune_code)
+    elif role != Role.COMMUNE and province_code is not None:
+        commune = await _province_anchor(s, province_code)
+    else:
+        raise ValidationError(N_("error.officer_needs_commune"))
     now = ctx.clock.now()
     for _ in range(8):
         code = new_code(randbelow, ADMIN_CODE_LEN if role == Role.ADMIN else CODE_LEN)
@@ -121,6 +125,32 @@ async def create_invite(
         await s.flush()
         return IssuedInvite(invite, code)
     raise Conflict(N_("error.try_again"))
+
+
+async def _current_commune(s: AsyncSession, code: str) -> Commune:
+    commune = await s.get(Commune, code.strip())
+    if commune is None or commune.legacy:
+        # Old (pre-2025) communes no longer have officers: only current units take invites.
+        raise ValidationError(N_("error.unknown_commune"), code=code[:20])
+    return commune
+
+
+async def _province_anchor(s: AsyncSession, code: str) -> Commune:
+    """A province-wide invite still names a commune (the column is required, and redeeming
+    derives the province from it): the province's first current commune stands for it. For
+    provincial staff and admins the commune sets nothing but the province."""
+    province = await s.get(Province, code.strip())
+    if province is None or province.legacy:
+        raise ValidationError(N_("error.province_unknown"), code=code[:20])
+    stmt = (
+        select(Commune)
+        .where(Commune.province_code == province.code, col(Commune.legacy).is_(False))
+        .order_by(col(Commune.code))
+    )
+    commune = (await s.exec(stmt.limit(1))).first()
+    if commune is None:
+        raise ValidationError(N_("error.province_unknown"), code=code[:20])
+    return commune
 
 
 async def list_invites(

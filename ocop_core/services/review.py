@@ -48,6 +48,7 @@ ACT_SCORE = "record_score"
 ACT_CERTIFY = "certify"
 ACT_RETURN = "return"
 ACT_REJECT = "reject"
+ACT_CORRECT = "correct_score"  # within 24 hours of a council score, by provincial staff
 
 OPEN_STAGES = frozenset(s.value for s in Stage) - frozenset(TERMINAL)
 PRODUCER_SIDE = frozenset(EDITABLE) | frozenset(COMMUNE_DESK)
@@ -282,8 +283,18 @@ async def card(s: AsyncSession, ctx: CoreContext, actor: Actor, dossier_id: int)
         province_name=province.name if province else dossier.province_code,
         commune_check_due=commune_check_due(dossier),
         reevaluation_window=window,
-        actions=available_actions(actor, dossier),
+        actions=available_actions(actor, dossier)
+        + await correctable_actions(s, ctx, actor, dossier),
     )
+
+
+async def correctable_actions(
+    s: AsyncSession, ctx: CoreContext, actor: Actor, dossier: Dossier
+) -> list[str]:
+    """``[ACT_CORRECT]`` while the last council score may still be corrected by this person."""
+    from ocop_core.services.results import can_correct
+
+    return [ACT_CORRECT] if await can_correct(s, actor, dossier, ctx.clock.now()) else []
 
 
 async def export_document(

@@ -42,6 +42,11 @@ class StatusSummary:
     missing: list[Requirement] = field(default_factory=list)
 
     @property
+    def star_minimums_missing(self) -> list[Requirement]:
+        """3-star minimums of the set not yet in the dossier (what a 3-star rating still needs)."""
+        return [i.requirement for i in self.checklist if i.requirement.star_minimum and not i.done]
+
+    @property
     def knockout_missing(self) -> list[Requirement]:
         return [r for r in self.missing if r.kind == "knockout"]
 
@@ -53,7 +58,7 @@ class StatusSummary:
 
 async def checklist(s: AsyncSession, dossier: Dossier) -> list[ChecklistItem]:
     stmt = (
-        select(Document.requirement, func.count())
+        select(Document.requirement, func.sum(Document.pages))  # pages, not files
         .where(Document.dossier_id == dossier.id, col(Document.replaced).is_(False))
         .group_by(Document.requirement)
     )

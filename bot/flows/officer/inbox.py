@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.flows.engine import END, Answer, FlowContext, Reask
-from bot.flows.officer_common import CARD, INBOX
+from bot.flows.officer.common import CARD, INBOX
 from bot.flows.types import Choice, Reply
 from ocop_core import receipts
-from ocop_core.admin_units import fold
 from ocop_core.clock import local_today
 from ocop_core.errors import DomainError, NotFound
 from ocop_core.i18n import N_
@@ -16,6 +15,7 @@ from ocop_core.lifecycle import Stage
 from ocop_core.models import Commune, Province, Role
 from ocop_core.services import dossiers, review
 from ocop_core.services.review import InboxEntry, InboxPage
+from ocop_core.text import fold
 
 COMMUNES_PER_PAGE = 8
 # Stage counts shown at the top, in the order of the process.
@@ -101,7 +101,12 @@ def _counts_line(fc: FlowContext, page: InboxPage) -> str:
     ]
     if page.missing_count:
         shown.append(fc.t(N_("officer.inbox.count_missing"), count=page.missing_count))
-    return " · ".join(shown) if shown else fc.t(N_("officer.inbox.nothing_open"))
+    # One short line per group: a long header wraps badly on a phone.
+    return (
+        "\n".join(f"• {line}" for line in shown)
+        if shown
+        else fc.t(N_("officer.inbox.nothing_open"))
+    )
 
 
 async def ask_inbox(fc: FlowContext) -> Reply:

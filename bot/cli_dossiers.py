@@ -1,0 +1,113 @@
+"""``ocop-bot dossier add|show``: paper dossiers brought to the commune, and one dossier in full
+(its round, the rules it follows, its next date and the history of its round moves)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from datetime import date
+from typing import TYPE_CHECKING
+
+from bot import cli_documents
+from bot.remind import parse_instant
+from ocop_core.authz import Actor
+from ocop_core.clock import FixedClock
+from ocop_core.db import transaction
+from ocop_core.errors import ValidationError
+from ocop_core.i18n import N_, translate
+from ocop_core.models import ProducerKind
+from ocop_core.phones import normalise_vn_mobile
+from ocop_core.services import dossiers, rounds, status
+from ocop_core.services.dossiers import ProducerInput, RegistrationInput
+from ocop_core.services.rollover import round_label
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+def _iso_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def add_parsers(dossier: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    add = dossier.add_parser("add", help="register a dossier brought to the commune on paper")
+    add.add_argument("--commune", required=True, help="today's commune code, e.g. 03390")
+    add.add_argument("--product", required=True, help="product name")
+    add.add_argument("--criteria-set", required=True, type=int, help="criteria set 1–26")
+    add.add_argument("--producer-name", required=True)
+    add.add_argument("--phone", required=True, help="the producer's mobile, e.g. 0912345678")
+    add.add_argument(
+        "--kind", choices=[k.value for k in ProducerKind], default=ProducerKind.HOUSEHOLD.value
+    )
+    add.add_argument("--filed-on", type=_iso_day, default=None, help="YYYY-MM-DD (default today)")
+    add.add_argument(
+        "--now",
+        type=parse_instant,
+        default=None,
+        help="act as if it were this instant, e.g. 2026-12-01T09:00:00+07:00 (default: now)",
+    )
+
+
+def _day(d: date | None, locale: str) -> str:
+    return d.strftime("%d/%m/%Y") if d else translate(N_("rounds.by_province_plan"), locale)
+
+
+async def add(app: App, args: argparse.Namespace) -> int:
+    locale = app.settings.default_locale
+    phone = normalise_vn_mobile(args.phone)
+    if phone is None:
+        raise ValidationError(N_("onboarding.phone.invalid"))
+    data = RegistrationInput(
+        producer=ProducerInput(
+            kind=args.kind, name=args.producer_name, commune_code=args.commune, phone=phone
+        ),
+        product_name=args.product,
+        criteria_set=args.criteria_set,
+        filed_on=args.filed_on,
+    )
+    ctx = replace(app.ctx, clock=FixedClock(args.now)) if args.now else app.ctx
+    async with transaction(app.sessions) as s:
+        d = await dossiers.register_dossier(s, ctx, Actor.system(), data)
+        info = await rounds.current_round(s, d)
+    print(f"{d.receipt_code}  {d.product_name}")
+    print(f"  ruleset:   {translate(f'ruleset.{d.ruleset}', locale)} ({d.ruleset})")
+    print(f"  plan:      {d.plan_id or '-'}")
+    print(f"  round:     {round_label(info, locale)}" + (f" ({info.key})" if info else ""))
+    print(f"  next date: {_day(d.next_due, locale)}")
+    return 0
+
+
+async def show(app: App, args: argparse.Namespace) -> int:
+    locale = app.settings.default_locale
+    async with transaction(app.sessions) as s:
+        summary = await status.status_summary(s, app.ctx, Actor.system(), args.code)
+        d = summary.dossier
+        events = await dossiers.events_of(s, Actor.system(), d)
+        info = await rounds.current_round(s, d)
+    done, total = summary.progress
+    print(f"{d.receipt_code}  {d.product_name}")
+    print(f"  stage:     {translate(summary.stage_key, locale)} ({d.stage})")
+    print(f"  set:       {d.criteria_set} — {translate(f'set.{d.criteria_set}', locale)}")
+    print(f"  filed on:  {rounds.filed_on(d):%d/%m/%Y}")
+    print(f"  ruleset:   {translate(f'ruleset.{d.ruleset}', locale)} ({d.ruleset})")
+    print(f"  round:     {round_label(info, locale)}" + (f" ({info.key})" if info else ""))
+    print(f"  next date: {_day(d.next_due, locale)}")
+    print(
+        f"  documents  {done}/{total}; missing: "
+        + (", ".join(r.code for r in summary.missing) or "none")
+    )
+    if d.stars:
+        print(f"  points {d.points}, {d.stars}★")
+    print("  history:")
+    for e in events:
+        what = (
+            rounds.describe(e.data)
+            if e.action == rounds.ASSIGN_ROUND
+            else f"{e.from_stage} → {e.to_stage}"
+        )
+        print(f"    {e.at:%Y-%m-%d %H:%M} {e.action}: {what} {e.note}".rstrip())
+    await cli_documents.print_documents(app.sessions, d.id or 0, app.settings.tz, locale)
+    return 0

@@ -1,0 +1,132 @@
+"""Rounds in the database: registration places a dossier, a missed date moves it, once."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlmodel import col, select
+
+from ocop_core.authz import Actor
+from ocop_core.errors import ValidationError
+from ocop_core.models import Dossier, EvaluationRound, Outbox, Role
+from ocop_core.services import dossiers, rounds
+from ocop_core.services.rollover import roll_over
+from tests.conftest import Core, vn_time
+from tests.factories import BINH_LU, attach_all, registration
+
+PHU_LY = "13291"  # Phường Phủ Lý, Ninh Bình: Hà Nam until 30/06/2025
+
+
+async def _register(core: Core, actor: Actor, commune: str = BINH_LU, **kw: object) -> Dossier:
+    async with core.session() as s:
+        return await dossiers.register_dossier(
+            s, core.ctx, actor, registration(commune=commune, **kw)
+        )
+
+
+async def test_registering_today_in_lai_chau_gives_round_1_of_2027(core: Core) -> None:
+    core.clock.set(vn_time(2026, 12, 1, 9, 0))
+    _, alice = await core.person("alice")
+    d = await _register(core, alice)
+    assert (d.plan_id, d.round_number, d.ruleset) == ("national-12-2027", 1, "qd26-2026")
+    assert d.next_due == date(2027, 4, 8)  # the producer's filing date of round 1
+    async with core.session() as s:
+        info = await rounds.current_round(s, d)
+        history = await rounds.round_history(s, d)
+    assert info is not None and (info.intake_due, info.commune_due) == (
+        date(2027, 4, 8),
+        date(2027, 4, 30),
+    )
+    assert [(e.data["from"], e.data["to"], e.data["reason"]) for e in history] == [
+        (None, "national-12-2027#1", "registered")
+    ]
+
+
+async def test_paper_dossier_of_a_former_ha_nam_commune_in_2024(core: Core) -> None:
+    core.clock.set(vn_time(2026, 12, 1, 9, 0))
+    d = await _register(core, Actor.system(), commune=PHU_LY, filed_on=date(2024, 9, 2))
+    # Today's province (Ninh Bình) keeps the dossier in its staff's scope; Hà Nam's plan applies.
+    assert (d.province_code, d.plan_id, d.ruleset) == ("37", "ha-nam-2024", "qd148-2023")
+    assert d.filed_on == date(2024, 9, 2) and d.next_due == date(2024, 10, 31)
+    _, ninh_binh = await core.person("nb", Role.PROVINCE, commune=PHU_LY)
+    async with core.session() as s:
+        assert (await dossiers.get_dossier(s, ninh_binh, d.receipt_code)).id == d.id
+
+
+async def test_future_filing_day_is_refused_and_nothing_stored(core: Core) -> None:
+    core.clock.set(vn_time(2026, 12, 1, 9, 0))
+    with pytest.raises(ValidationError) as exc:
+        await _register(core, Actor.system(), filed_on=date(2026, 12, 2))
+    assert exc.value.key == "rounds.error.filed_in_future"
+    async with core.session() as s:
+        assert (await s.exec(select(Dossier))).all() == []
+
+
+async def test_missed_30_10_rolls_to_round_1_of_2027_with_one_notice(core: Core) -> None:
+    _, alice = await core.person("alice")
+    await core.person("officer", Role.COMMUNE, commune=BINH_LU)
+    d = await _register(core, alice)  # 01/06/2026: round 2 of 2026
+    assert (d.plan_id, d.round_number) == ("national-12-2026", 2)
+    async with core.session() as s:
+        await attach_all(s, core, alice, d)
+        await dossiers.submit(s, core.ctx, alice, d)
+    core.clock.set(vn_time(2026, 10, 30, 9, 0))
+    async with core.session() as s:
+        assert (await roll_over(s, core.ctx)).moved == 0  # the commune still has today
+    core.clock.set(vn_time(2026, 10, 31, 9, 0))
+    async with core.session() as s:
+        stats = await roll_over(s, core.ctx)
+    assert (stats.moved, stats.notices) == (1, 2)  # the producer and the commune officer
+    core.clock.set(vn_time(2026, 11, 7, 9, 0))
+    async with core.session() as s:
+        assert (await roll_over(s, core.ctx)).moved == 0  # once
+        d = await s.get(Dossier, d.id)
+        assert d is not None
+        assert (d.plan_id, d.round_number, d.next_due) == ("national-12-2027", 1, date(2027, 4, 30))
+        texts = (await s.exec(select(Outbox.payload).order_by(col(Outbox.id)))).all()
+        moves = [e.data for e in await rounds.round_history(s, d)]
+        assert (await s.exec(select(EvaluationRound.key))).all() == [
+            "national-12-2026#2",
+            "national-12-2027#1",
+        ]
+    assert [(m["from"], m["to"], m["reason"]) for m in moves] == [
+        (None, "national-12-2026#2", "registered"),
+        ("national-12-2026#2", "national-12-2027#1", "missed"),
+    ]
+    assert len(texts) == 2
+    for payload in texts:
+        assert "đã lỡ đợt 2 năm 2026" in payload["text"]
+        assert "đợt 1 năm 2027" in payload["text"] and "30/04/2027" in payload["text"]
+
+
+async def test_transition_moves_a_1489_dossier_to_26_2026_after_21_07_2026(core: Core) -> None:
+    core.clock.set(vn_time(2026, 5, 10, 9, 0))
+    _, bob = await core.person("bob")
+    d = await _register(core, bob)
+    assert (d.plan_id, d.round_id, d.ruleset, d.next_due) == ("", None, "qd1489-2025", None)
+    core.clock.set(vn_time(2026, 7, 21, 9, 0))
+    async with core.session() as s:
+        assert (await roll_over(s, core.ctx)).moved == 0
+    core.clock.set(vn_time(2026, 7, 22, 9, 0))
+    async with core.session() as s:
+        stats = await roll_over(s, core.ctx)
+        d = await s.get(Dossier, d.id)
+    assert stats.moved == 1 and d is not None
+    assert (d.plan_id, d.round_number, d.ruleset) == ("national-12-2026", 2, "qd26-2026")
+
+
+async def test_status_names_the_3_star_minimums_still_missing(core: Core) -> None:
+    from ocop_core.services import status
+
+    _, alice = await core.person("alice")
+    d = await _register(core, alice)
+    async with core.session() as s:
+        summary = await status.summarise(s, core.ctx, d)
+    assert {r.code for r in summary.star_minimums_missing} == {
+        "quality_declaration",
+        "label_packaging",
+        "intellectual_property",
+        "distribution_contracts",
+        "product_story",
+    }
