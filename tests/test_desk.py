@@ -417,3 +417,37 @@ async def test_targets_against_the_plan_for_ninh_binh_staff(
     await v2.sign_in(await site.token(site.world.province_officer))
     page = (await v2.get("/desk/targets"))[1]
     assert "Thêm 25 - 30" not in page
+
+
+async def test_pdf_documents_preview_inline(site: Site, http: aiohttp.ClientSession) -> None:
+    from ocop_core.models import Document
+    from tests.transcript import pdf_file
+
+    rel = Path("media") / "pdf" / "mau02.pdf"
+    target = site.ctx.data_dir / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(pdf_file(2))
+    async with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        doc = Document(
+            dossier_id=site.world.overdue,
+            requirement="mau02_self_assessment",
+            page=2,
+            path=str(rel),
+            sha256="f" * 64,
+            mime="application/pdf",
+            pages=2,
+            size_bytes=target.stat().st_size,
+        )
+        s.add(doc)
+        await s.flush()
+        doc_id = doc.id
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(site.world.commune_officer))
+    page = (await v.get(f"/desk/dossiers/{site.world.overdue}"))[1]
+    assert f'href="/desk/documents/{doc_id}"' in page and '<span class="pdf">PDF</span>' in page
+    async with http.get(
+        f"{site.base}/desk/documents/{doc_id}", headers={"Cookie": f"ocop_desk={v.cookie}"}
+    ) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "application/pdf"
+        assert r.headers["Content-Disposition"].startswith("inline")
+        assert (await r.read()).startswith(b"%PDF")
