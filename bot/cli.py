@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bot import cli_dossiers, cli_officers, cli_plans, cli_web
+from bot import cli_doctor, cli_dossiers, cli_officers, cli_person, cli_plans, cli_web
 from bot.app import App, open_app, serve
 from bot.handlers.terminal import chat
-from bot.logging_setup import setup_logging
+from bot.logging_setup import announce_log_file, setup_logging, terminal_log_file
 from bot.remind import outbox_stats, parse_instant, remind
 from bot.settings import Settings, load_settings
 from ocop_core import __version__
@@ -36,10 +36,15 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="ocop-bot", description="OCOP chatbot for producers and commune officers")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("run", help="migrate the database and run the bot (all configured channels)")
+    run = sub.add_parser(
+        "run", help="migrate the database and run the bot (all configured channels)"
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="logs here, not in a file")
     sub.add_parser("version", help="print the version")
+    cli_doctor.add_parser(sub)
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument("--user", default=None, help="who you are in the chat (default: $USER)")
+    chat.add_argument("-v", "--verbose", action="store_true", help="logs here, not in a file")
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_cmd", required=True)
     db.add_parser("upgrade", help="apply migrations and load administrative units")
@@ -67,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
     add.add_argument("--name", default="")
     cli_officers.add_parsers(officer)
+    cli_person.add_parsers(sub)
 
     remind = sub.add_parser("remind", help="compute reminders and send what is due now")
     remind.add_argument(
@@ -226,6 +232,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             app, args.now or app.ctx.clock.now(), dry_run=args.dry_run
         ),
         ("outbox", "stats"): outbox_stats,
+        **cli_person.commands(args),
     }
     sub = getattr(args, f"{cmd}_cmd", "")
     return asyncio.run(_with_app(settings, table[(cmd, sub)]))
@@ -233,6 +240,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":  # reports a bad setting as a check instead of stopping
+        sys.exit(cli_doctor.run(args))
     settings = load_settings()
     secrets = [
         v.get_secret_value()
@@ -245,7 +254,16 @@ def main(argv: list[str] | None = None) -> None:
         )
         if v is not None
     ]
-    setup_logging(settings.log_level, secrets)
+    log_file = terminal_log_file(
+        args.command,
+        getattr(args, "verbose", False),
+        settings.data_dir,
+        chat_only=not (settings.telegram_token or settings.zalo_bot_token),
+        interactive=sys.stdin.isatty(),
+    )
+    setup_logging(settings.log_level, secrets, log_file)
+    if log_file is not None:
+        announce_log_file(log_file)
     try:
         code = dispatch(args, settings)
     except DomainError as exc:

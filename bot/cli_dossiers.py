@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING
 
+from bot import cli_documents
 from bot.remind import parse_instant
 from ocop_core.authz import Actor
 from ocop_core.clock import FixedClock
@@ -108,4 +109,5 @@ async def show(app: App, args: argparse.Namespace) -> int:
             else f"{e.from_stage} → {e.to_stage}"
         )
         print(f"    {e.at:%Y-%m-%d %H:%M} {e.action}: {what} {e.note}".rstrip())
+    await cli_documents.print_documents(app.sessions, d.id or 0, app.settings.tz, locale)
     return 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from ocop_core.authz import Actor
 from ocop_core.clock import VN_TZ
 from ocop_core.db import transaction
-from ocop_core.models import Commune
+from ocop_core.models import Commune, Province
 from ocop_core.services import invites
 
 if TYPE_CHECKING:
@@ -17,13 +18,19 @@ if TYPE_CHECKING:
 
 def add_parsers(officer: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     invite = officer.add_parser("invite", help="print a single-use invite code for /canbo")
-    invite.add_argument("--commune", required=True, help="commune code, e.g. 03390")
+    invite.add_argument("--commune", help="commune code, e.g. 03390 (commune officers)")
+    invite.add_argument(
+        "--province", help="province code, e.g. 12, for --role province or admin (no commune)"
+    )
     invite.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
     invite.add_argument(
         "--days",
         type=int,
-        default=invites.DEFAULT_DAYS,
-        help=f"days the code stays valid (1–{invites.MAX_DAYS}, default {invites.DEFAULT_DAYS})",
+        default=None,
+        help=(
+            f"days the code stays valid (1–{invites.MAX_DAYS}, default {invites.DEFAULT_DAYS}; "
+            f"admin codes at most {invites.ADMIN_MAX_DAYS})"
+        ),
     )
     listing = officer.add_parser("invites", help="list invite codes and their state")
     listing.add_argument("--open", action="store_true", help="only codes not used or revoked")
@@ -35,20 +42,40 @@ def _local(value: object) -> str:
     return value.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if value else "-"  # type: ignore[attr-defined]
 
 
+def _check_scope(args: argparse.Namespace) -> str | None:
+    """The one-line problem with --commune/--province for this role, if any."""
+    if args.role == "commune" and not args.commune:
+        return "a commune officer's invite needs --commune CODE"
+    if args.role == "commune" and args.province:
+        return "--province is for --role province or admin; commune officers take --commune"
+    if args.role != "commune" and not (args.commune or args.province):
+        return f"a {args.role} invite needs --province CODE (or --commune CODE)"
+    return None
+
+
 async def invite(app: App, args: argparse.Namespace) -> int:
+    problem = _check_scope(args)
+    if problem:
+        print(f"ocop-bot: {problem} (see `ocop-bot officer invite --help`)", file=sys.stderr)
+        return 2
     async with transaction(app.sessions) as s:
         issued = await invites.create_invite(
             s,
             app.ctx,
             Actor.system(),
             commune_code=args.commune,
+            province_code=args.province,
             role=args.role,
-            days=args.days,
+            days=args.days
+            if args.days is not None
+            else (invites.ADMIN_MAX_DAYS if args.role == "admin" else invites.DEFAULT_DAYS),
         )
         commune = await s.get(Commune, issued.invite.commune_code)
+        province = await s.get(Province, issued.invite.province_code)
     where = f"{commune.name} ({commune.code})" if commune else args.commune
     if args.role != "commune":  # province staff and admins get the whole province or more
-        where = f"the province of {where}"
+        name = province.name if province else issued.invite.province_code
+        where = f"the province of {name}"
     print(issued.code)
     print(
         f"Invite #{issued.invite.id}: {args.role} for {where}, province code "

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import TextIO
 
 # Telegram tokens look like 123456789:AA…; Zalo tokens travel in URLs and headers.
 _TOKEN_IN_URL = re.compile(r"(/bot|/file/bot)([^/\s]+)")
@@ -32,9 +36,20 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: list[str]) -> None:
+def setup_logging(level: str, secrets: list[str], log_file: Path | None = None) -> None:
+    """Log to stderr, or only to ``log_file`` when the terminal is a conversation."""
+    handlers: list[logging.Handler] | None = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers = [
+            RotatingFileHandler(log_file, maxBytes=5 * 2**20, backupCount=3, encoding="utf-8")
+        ]
+        logging.captureWarnings(True)  # library warnings too: nothing between prompt and typing
     logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
     )
     redact = RedactSecrets(secrets)
     for handler in logging.getLogger().handlers:
@@ -44,3 +59,21 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # APScheduler reports every tick of every job at INFO: noise every 30 seconds.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # SQLAlchemy logs statements with their parameters (names, phones) when INFO is on.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+
+
+def terminal_log_file(
+    command: str, verbose: bool, data_dir: Path, chat_only: bool, interactive: bool
+) -> Path | None:
+    """Where logs go when the terminal is a conversation (``chat``, or ``run`` with no channel
+    in a terminal); None when they belong on stderr (``-v``, services, other commands)."""
+    if verbose:
+        return None
+    if command == "chat" or (command == "run" and chat_only and interactive):
+        return data_dir / "logs" / "ocop-bot.log"
+    return None
+
+
+def announce_log_file(path: Path, out: TextIO = sys.stderr) -> None:
+    print(f"Logs go to {path} (add -v to see them here).", file=out, flush=True)

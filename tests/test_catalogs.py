@@ -10,8 +10,8 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.flows import registration
 from bot.flows.commands import MENU_COMMANDS
+from bot.flows.producer import registration
 from ocop_core import media, plans, rules
 from ocop_core.i18n import locales_dir
 from ocop_core.lifecycle import Action, Stage

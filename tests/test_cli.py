@@ -134,6 +134,24 @@ def test_run_starts_without_token(tmp_path: Path) -> None:
     assert proc.returncode == 0, log.read_text()[-3000:]
 
 
+def test_doctor_as_an_operator_runs_it(data_dir: Path) -> None:
+    """On the module's migrated database: JSON, exit 0; a bad variable: exit 1, named."""
+    done = ocop(data_dir, "doctor", "--json")
+    payload = json.loads(done.stdout)
+    assert done.returncode == (0 if payload["ok"] else 1), done.stderr
+    assert {c["name"]: c["status"] for c in payload["checks"]}["database"] == "ok"
+    bad = subprocess.run(
+        [str(BIN), "doctor"],
+        env=_env(data_dir, OCOP_QUIET_HOURS="sometimes"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=data_dir.parent,
+    )
+    assert bad.returncode == 1
+    assert "✘ Settings parse: configuration error: OCOP_QUIET_HOURS" in bad.stdout
+
+
 def test_dossier_add_prints_round_ruleset_and_next_date(data_dir: Path) -> None:
     common = ["--criteria-set", "4", "--producer-name", "HTX Ong mật", "--phone", "0912345678"]
     today = ["--now", "2026-12-01T09:00:00+07:00"]

@@ -246,9 +246,7 @@ async def test_replies_overtake_a_fan_out(
     asker = server.person(first_name="Hỏi")
     clock = JumpClock(MORNING)
     engine = _engine(core, telegram, clock)
-    assert telegram.app.updater is not None
-    await telegram.app.start()
-    await telegram.app.updater.start_polling(timeout=1)
+    await telegram.start()  # polling into the inbox
     await engine.start()
     latencies = []
     try:
@@ -262,8 +260,7 @@ async def test_replies_overtake_a_fan_out(
         await server.wait_until(lambda: all(p.inbox for p, _ in people), timeout=30)
     finally:
         await engine.stop()
-        await telegram.app.updater.stop()
-        await telegram.app.stop()
+        await telegram.stop()
     assert max(latencies) < 1.0, latencies
     assert not [r for r in server.rejections if r.error_code == 429]
     # The answers came while the fan-out was still going.

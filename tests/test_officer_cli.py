@@ -49,3 +49,27 @@ def test_refusals_are_one_line(data_dir: Path, args: list[str], complaint: str) 
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("ocop-bot:")
     assert complaint in out.stderr
+
+
+def test_province_invite_without_commune(data_dir: Path) -> None:
+    made = ocop(data_dir, "officer", "invite", "--role", "province", "--province", "12")
+    assert made.returncode == 0, made.stderr
+    assert CODE.match(made.stdout.splitlines()[0])
+    assert "province for the province of Lai Châu, province code 12" in made.stdout, made.stdout
+    unknown = ocop(data_dir, "officer", "invite", "--role", "province", "--province", "99")
+    assert unknown.returncode == 1 and "99" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["officer", "invite", "--role", "province"],
+        ["officer", "invite"],
+        ["officer", "invite", "--province", "12"],
+    ],
+)
+def test_invite_scope_usage_errors(data_dir: Path, args: list[str]) -> None:
+    out = ocop(data_dir, *args)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("ocop-bot:")
+    assert "--province" in out.stderr or "--commune" in out.stderr

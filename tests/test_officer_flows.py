@@ -165,7 +165,7 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     assert "Đã ghi kết quả kiểm tra" in o.text and "Kiểm tra của xã: đạt 4/4" in o.text
     report = files_of(o)
     assert report and report[0].name.startswith("mau03-")
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     assert "Chuyển hồ sơ" in o.text and "Cơ quan OCOP tỉnh" in o.text
     await o.tap("Xác nhận chuyển")
     assert "Đã chuyển hồ sơ" in o.text and "Chờ Hội đồng cấp tỉnh chấm điểm" in o.text
@@ -183,11 +183,12 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     producer_b = Person(world["conv"], "prod-b")  # type: ignore[arg-type]
     await producer_b.say("/documents")
     await producer_b.tap("Submit")  # the producer resubmits (all blocking documents are there)
+    await producer_b.tap("📨 Submit")  # after the confirmation screen
     await o.tap("Danh sách")
     await o.tap(b.code)
     await run_check(o, met=(True, False, True, True))
     assert "đạt 3/4" in o.text
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     await o.tap("Xác nhận chuyển")
     assert "Đã chuyển hồ sơ" in o.text
 
@@ -195,7 +196,7 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     await o.tap("Danh sách")
     await o.say(c.code.lower().replace("-", ""))
     await run_check(o, met=(True, True, True, True))
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     await o.tap("Xác nhận chuyển")
     await o.tap("Danh sách")
     assert "Chờ Hội đồng cấp tỉnh chấm điểm: 3" in o.text and "Không có hồ sơ nào ở đây" in o.text
@@ -215,8 +216,10 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     by_account: dict[int, list[str]] = {}
     for row in rows:
         by_account.setdefault(row.account_id, []).append(row.payload["text"])
-        assert row.idempotency_key.startswith("notice:")
+        # producers get "notice:…"; the officer is told of B's resubmission ("submitted:…")
+        assert row.idempotency_key.startswith(("notice:", "submitted:"))
     assert len({r.idempotency_key for r in rows}) == len(rows)
+    assert sum(r.idempotency_key.startswith("submitted:") for r in rows) == 1
     texts_a = by_account[a.producer_account_id]
     assert any("UBND xã đã tiếp nhận và kiểm tra hồ sơ" in t for t in texts_a)
     assert any("đã được chuyển lên Cơ quan OCOP tỉnh" in t for t in texts_a)
@@ -303,9 +306,11 @@ async def test_points_stars_forward_and_certificate(world: World) -> None:
     await staff.say("120")
     assert "Điểm phải từ 0 đến 100 (bạn nhập 120)" in staff.text
     await staff.say("89.5")
+    assert "89,5 điểm → 4 sao. Xác nhận?" in staff.text  # nothing counts before the officer says so
+    await staff.tap("Đúng, ghi điểm")
     assert "Đã ghi 89,5 điểm → 4 sao" in staff.text
     assert "Chưa đủ 90 điểm nên không chuyển lên Bộ" in staff.text
-    assert not any("Chuyển lên cấp trên" in c for c in staff.choices)
+    assert not any("📤 Chuyển lên" in c for c in staff.choices)
     d = await dossier(sessions, low.dossier_id)  # type: ignore[arg-type]
     assert (d.stage, d.stars, d.points) == (Stage.PROVINCE_SCORED, 4, 89.5)
     staff_actor = await officer_actor(sessions, ctx, Role.PROVINCE, BINH_LU)  # type: ignore[arg-type]
@@ -322,9 +327,11 @@ async def test_points_stars_forward_and_certificate(world: World) -> None:
     await staff.say("15/12/2026")
     assert "Ngày 15/12/2026 chưa tới" in staff.text  # not issued yet: today is 01/09/2026
     await staff.say("15-08-2026")
-    assert "Đã ghi giấy chứng nhận số 1234/QĐ-UBND ngày 15/08/2026 (4 sao)" in staff.text
-    assert "Hết hạn: 15/08/2029" in staff.text
-    expiry = date(2029, 8, 15)
+    assert "trước ngày nộp hồ sơ (01/09/2026)" in staff.text  # implausible: refused
+    await staff.say("01-09-2026")
+    assert "Đã ghi giấy chứng nhận số 1234/QĐ-UBND ngày 01/09/2026 (4 sao)" in staff.text
+    assert "Hết hạn: 01/09/2029" in staff.text
+    expiry = date(2029, 9, 1)
     opens, closes = expiry - timedelta(days=180), expiry - timedelta(days=120)
     assert f"từ {opens:%d/%m/%Y} đến {closes:%d/%m/%Y}" in staff.text
     d = await dossier(sessions, low.dossier_id)  # type: ignore[arg-type]
@@ -334,8 +341,10 @@ async def test_points_stars_forward_and_certificate(world: World) -> None:
     await staff.say(high.code)
     await staff.tap("Ghi điểm Hội đồng")
     await staff.say("90")
+    assert "90 điểm → tiềm năng 5 sao. Xác nhận?" in staff.text  # only the Ministry awards 5★
+    await staff.tap("Đúng, ghi điểm")
     assert "Đã ghi 90 điểm → 5 sao" in staff.text and "gửi hồ sơ lên Bộ" in staff.text
-    await staff.tap("Chuyển lên cấp trên")
+    await staff.tap("📤 Chuyển lên")
     assert "Bộ Nông nghiệp và Môi trường" in staff.text
     await staff.tap("Xác nhận chuyển")
     assert (await dossier(sessions, high.dossier_id)).stage == Stage.AT_CENTRAL  # type: ignore[arg-type]
@@ -345,12 +354,13 @@ async def test_points_stars_forward_and_certificate(world: World) -> None:
         await staff.say(x.code)
         await staff.tap("Ghi điểm Hội đồng")
         await staff.say(typed)
+        await staff.tap("Đúng, ghi điểm")
         assert "Đã ghi 85,5 điểm → 4 sao" in staff.text
         assert (await dossier(sessions, x.dossier_id)).points == 85.5  # type: ignore[arg-type]
 
     texts = [r.payload["text"] for r in await outbox_rows(world)]
-    assert any("89,5 điểm, tương ứng 4 sao" in t for t in texts)
-    assert any("được công nhận OCOP 4 sao" in t and "15/08/2029" in t for t in texts)
+    assert any("89,5 điểm → 4 sao" in t for t in texts)  # queued until the result is final
+    assert any("được công nhận OCOP 4 sao" in t and "01/09/2029" in t for t in texts)
     assert any("đã được chuyển lên Bộ Nông nghiệp và Môi trường" in t for t in texts)
 
 
@@ -362,9 +372,10 @@ async def test_low_score_is_not_certified_and_the_producer_is_told(world: World)
     await staff.say(f"/tinh {x.code}")
     await staff.tap("Ghi điểm Hội đồng")
     await staff.say("45")
+    await staff.tap("Đúng, ghi điểm")
     assert "Dưới 50 điểm" in staff.text and "Chưa đạt (dưới 3 sao)" in staff.text
     texts = [r.payload["text"] for r in await outbox_rows(world)]
-    assert any("scored 45 points (2 stars), below the 50 points" in t for t in texts), texts
+    assert any("45 points → 2 stars, below 3 stars" in t for t in texts), texts
 
 
 # -- the Mẫu 03 report ---------------------------------------------------------------------------
@@ -442,9 +453,9 @@ async def test_officer_cannot_reach_another_communes_dossier_by_any_route(world:
     await check(o.say("1"))  # numbers count against the current list only: their own dossier
     assert mine.code in o.text
     # ... and nothing happened to the other commune's dossier.
-    assert await events(world, theirs.dossier_id) == ["register"] + ["add_document"] * 6 + [
-        "submit"
-    ]
+    assert await events(world, theirs.dossier_id) == ["register", "assign_round"] + [
+        "add_document"
+    ] * 6 + ["submit"]
     assert len(seen) == 12
 
 
@@ -458,7 +469,7 @@ async def test_forward_refused_when_a_knockout_document_is_missing(world: World)
     await run_check(o, met=(True, True, True, True))
     # The food-safety certificate turns out forged: it is withdrawn from the dossier.
     await withdraw_document(world["sessions"], a.dossier_id, "food_safety_certificate")  # type: ignore[arg-type]
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     assert "Chưa thể chuyển hồ sơ: còn thiếu 1 giấy tờ" in o.text
     assert "⛔ Thiếu (không có là bị loại): Giấy chứng nhận cơ sở đủ điều kiện" in o.text
     assert (await dossier(world["sessions"], a.dossier_id)).stage == Stage.COMMUNE_CHECKED  # type: ignore[arg-type]
@@ -466,7 +477,7 @@ async def test_forward_refused_when_a_knockout_document_is_missing(world: World)
     b = await seed(world, "pb", "Chè shan tuyết")
     await o.say(f"/xa {b.code}")
     await run_check(o, met=(True, True, True, True))
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     await withdraw_document(world["sessions"], b.dossier_id, "food_safety_certificate")  # type: ignore[arg-type]
     await o.tap("Xác nhận chuyển")
     assert "⛔ Thiếu (không có là bị loại)" in o.text
@@ -505,7 +516,7 @@ async def test_a_stale_card_is_refused_after_someone_else_acted(world: World) ->
     # Again, but Lan acts while Minh is typing the reason: refused at the confirmation.
     await minh.tap("Loại hồ sơ")
     await minh.say("Sản phẩm sao chép")
-    await lan.tap("Chuyển lên cấp trên")
+    await lan.tap("📤 Chuyển lên")
     await lan.tap("Xác nhận chuyển")
     await minh.tap("Xác nhận loại")
     assert "vừa được người khác cập nhật" in minh.text
@@ -595,7 +606,60 @@ async def test_officer_journey_with_numbered_answers(world: World) -> None:
         await o.say("bo qua")  # "Bỏ qua" typed without accents
     await o.say("xac nhan")  # the first words of "✅ Xác nhận, lập Mẫu 03", no accents
     assert "Đã ghi kết quả kiểm tra" in o.text and files_of(o)
-    await o.say(_number(o, "Chuyển lên cấp trên"))
+    await o.say(_number(o, "📤 Chuyển lên"))
     await o.say("1")
     assert "Đã chuyển hồ sơ" in o.text
     assert (await dossier(world["sessions"], a.dossier_id)).stage == Stage.AT_PROVINCE  # type: ignore[arg-type]
+
+
+async def test_score_is_confirmed_correctable_for_24_hours_and_told_once_final(
+    world: World,
+) -> None:
+    """A provincial officer mistypes, is asked to confirm, corrects within the window; the
+    producer hears only the final result, with *tiềm năng* where the stars are potential."""
+    sessions, ctx = _s(world)
+    clock: FixedClock = world["clock"]  # type: ignore[assignment]
+    x = await seed(world, "p1", "Chè shan tuyết")
+    y = await seed(world, "p2", "Mật ong bạc hà")
+    for s in (x, y):
+        await move_to_province(sessions, ctx, s, BINH_LU)  # type: ignore[arg-type]
+    staff = await officer(world, "tinh", role=Role.PROVINCE)
+    await staff.say(f"/tinh {x.code}")
+    await staff.tap("Ghi điểm Hội đồng")
+    await staff.say("92,5.0")  # a comma and a point: asked back, not guessed
+    assert "có cả dấu phẩy và dấu chấm" in staff.text
+    await staff.say("9,25")  # meant 92,5
+    assert "9,25 điểm → 1 sao. Xác nhận?" in staff.text
+    await staff.tap("Gõ lại")
+    await staff.say("92,5")
+    assert "92,5 điểm → tiềm năng 5 sao. Xác nhận?" in staff.text
+    await staff.tap("Đúng, ghi điểm")
+    assert "Đã ghi 92,5 điểm → 5 sao" in staff.text and "sửa điểm trong 24 giờ" in staff.text
+    assert (await dossier(sessions, x.dossier_id)).stage == Stage.PROVINCE_SCORED  # type: ignore[arg-type]
+    # The council sheet said 82,5: corrected three hours later, by the same level.
+    clock.advance(timedelta(hours=3))
+    await staff.say(f"/tinh {x.code}")
+    await staff.tap("Sửa điểm")
+    await staff.say("82,5")
+    assert "82,5 điểm → 4 sao. Xác nhận?" in staff.text  # the province awards 4★ itself
+    await staff.tap("Đúng, ghi điểm")
+    d = await dossier(sessions, x.dossier_id)  # type: ignore[arg-type]
+    assert (d.stage, d.points, d.stars) == (Stage.PROVINCE_SCORED, 82.5, 4)
+    # The other dossier: 91 points, kept. Only the Ministry awards 5★: "tiềm năng" for the producer.
+    await staff.tap("Danh sách")
+    await staff.say(y.code)
+    await staff.tap("Ghi điểm Hội đồng")
+    await staff.say("91")
+    await staff.tap("Đúng, ghi điểm")
+    results = [r for r in await outbox_rows(world) if r.idempotency_key.startswith("result:")]
+    assert [r.payload["text"].split(": ", 1)[1].split(".")[0] for r in results] == [
+        "82,5 điểm → 4 sao",
+        "91 điểm → tiềm năng 5 sao",
+    ]
+    # Held back until the 24 hours are over: the producer never sees 92,5.
+    first = vn_time(2026, 9, 1, 9, 0)
+    assert all(r.next_attempt_at > first + timedelta(hours=23) for r in results)
+    # After 24 hours the score is final: no more correction.
+    clock.advance(timedelta(hours=22))
+    await staff.say(f"/tinh {x.code}")
+    assert not any("Sửa điểm" in c for c in staff.choices)

@@ -192,3 +192,24 @@ async def test_notices_follow_events(core: Core) -> None:
 def test_report_font_is_installed_by_the_project() -> None:
     font = report_font()
     assert font.name == "SourceSansPro" and font.regular.is_file() and font.bold.is_file()
+
+
+async def test_province_invite_needs_no_commune(core: Core) -> None:
+    async with core.session() as s:
+        issued = await invites.create_invite(
+            s, core.ctx, Actor.system(), role=Role.PROVINCE, province_code="12"
+        )
+        assert issued.invite.province_code == "12"
+    lan = await _account(core, "lan")
+    async with core.session() as s:
+        account, _ = await invites.redeem_invite(s, core.ctx, lan, issued.code)
+        assert account.role == Role.PROVINCE and account.province_code == "12"
+    for kw, key in (
+        ({"role": Role.PROVINCE, "province_code": "99"}, "error.province_unknown"),
+        ({"role": Role.PROVINCE}, "error.officer_needs_commune"),
+        ({"role": Role.COMMUNE, "province_code": "12"}, "error.officer_needs_commune"),
+    ):
+        async with core.session() as s:
+            with pytest.raises(ValidationError) as err:
+                await invites.create_invite(s, core.ctx, Actor.system(), **kw)  # type: ignore[arg-type]
+        assert err.value.key == key

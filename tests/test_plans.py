@@ -584,3 +584,62 @@ def test_catalog_keys_cover_every_label() -> None:
     for plan in plans:
         for m in plan.milestones:
             assert f"milestone.{m.kind}" in keys and f"plan.level.{m.level}" in keys
+
+
+_ROUNDS_PLAN = (
+    'id = "lai-chau-2027"\nprovince_code = "12"\nprovince_name = "Lai Châu"\nyear = {year}\n'
+    'ruleset = "{ruleset}"\ntitle = "Kế hoạch"\nsource = "tests"\n\n'
+    '[[milestones]]\nid = "r1-forward"\nkind = "commune_forward"\nlevel = "commune"\n'
+    'audience = ["commune"]\nstages = ["submitted"]\ndue = {first}\n'
+    'title_vi = "a"\ntitle_en = "a"\nsource = "§1"\n\n'
+    '[[milestones]]\nid = "r2-forward"\nkind = "commune_forward"\nlevel = "commune"\n'
+    'audience = ["commune"]\nstages = ["submitted"]\nround = 2\ndue = {second}\n'
+    'title_vi = "b"\ntitle_en = "b"\nsource = "§2"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("values", "field", "reason"),
+    [
+        (
+            {"year": 2027, "ruleset": "qd26-2026", "first": "2027-05-15", "second": "2027-05-15"},
+            "milestones[1].round",
+            "round 2 overlaps round 1",
+        ),
+        (
+            {"year": 2026, "ruleset": "qd148-2023", "first": "2026-08-01", "second": "2026-09-01"},
+            "milestones[0].due",
+            "outside the validity of qd148-2023 (2023-02-24 to 2026-07-21)",
+        ),
+        (
+            {"year": 2026, "ruleset": "qd26-2026", "first": "2026-04-30", "second": "2026-10-30"},
+            "milestones[0].due",
+            "outside the validity of qd26-2026",
+        ),
+    ],
+)
+def test_plan_load_refuses_overlap_and_dates_outside_the_ruleset(
+    tmp_path: Path, values: dict[str, object], field: str, reason: str
+) -> None:
+    path = tmp_path / "plan.toml"
+    path.write_text(_ROUNDS_PLAN.format(**values), encoding="utf-8")
+    with pytest.raises(PlanValidationError) as exc:
+        load_plan_file(path)
+    assert exc.value.field == field and reason in exc.value.reason
+    assert "(line " in exc.value.reason  # the person editing the file is told where
+
+
+def test_unknown_province_names_its_line() -> None:
+    with pytest.raises(PlanValidationError) as exc:
+        load_plan_file(DATA / "unknown-province.toml")
+    assert exc.value.reason.endswith("(line 3)")
+
+
+def test_seed_plans_mark_inferred_dates_and_carry_targets(registry: PlanRegistry) -> None:
+    lai_chau, ha_nam = registry.get("lai-chau-2024"), registry.get("ha-nam-2024")
+    inferred = {m.id for p in (lai_chau, ha_nam) for m in p.milestones if m.inferred}
+    assert {"commune-check", "district-council", "district-forward", "ministry-filing"} <= inferred
+    assert [(t.min, t.max) for t in lai_chau.targets] == [(34, None), (20, None)]
+    assert (ha_nam.targets[0].min, ha_nam.targets[0].max) == (25, 30)
+    # Only Hà Nam's plan sends a province score under 70 back to the district.
+    assert (ha_nam.province_returns_below, lai_chau.province_returns_below) == (70, None)

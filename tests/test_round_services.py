@@ -114,3 +114,19 @@ async def test_transition_moves_a_1489_dossier_to_26_2026_after_21_07_2026(core:
         d = await s.get(Dossier, d.id)
     assert stats.moved == 1 and d is not None
     assert (d.plan_id, d.round_number, d.ruleset) == ("national-12-2026", 2, "qd26-2026")
+
+
+async def test_status_names_the_3_star_minimums_still_missing(core: Core) -> None:
+    from ocop_core.services import status
+
+    _, alice = await core.person("alice")
+    d = await _register(core, alice)
+    async with core.session() as s:
+        summary = await status.summarise(s, core.ctx, d)
+    assert {r.code for r in summary.star_minimums_missing} == {
+        "quality_declaration",
+        "label_packaging",
+        "intellectual_property",
+        "distribution_contracts",
+        "product_story",
+    }

@@ -469,3 +469,17 @@ def test_every_marked_key_in_the_package_is_a_catalog_key() -> None:
     }
     assert marked
     assert marked <= catalog_keys()
+
+
+def test_three_star_minimums_are_marked_per_set() -> None:
+    def minimums(set_code: int) -> set[str]:
+        return {r.code for r in requirements_for(set_code, "new") if r.min_stars == 3}
+
+    story = {"intellectual_property", "distribution_contracts", "product_story"}
+    # Food: the quality declaration and the legal label are 3-star minimums too.
+    assert minimums(4) == story | {"quality_declaration", "label_packaging"}
+    # Herbal: the quality declaration is a knock-out there, not a star minimum.
+    assert "quality_declaration" not in minimums(18) and "label_packaging" in minimums(18)
+    # Tourism services have no label.
+    assert minimums(26) == story
+    assert all(not r.blocking for r in requirements_for(4, "new") if r.min_stars)

@@ -1,17 +1,21 @@
-"""Channel-agnostic conversations: Incoming + Actor + stored state → Replies + next state."""
+"""Channel-agnostic conversations: Incoming + Actor + stored state → Replies + next state.
+
+Layout: ``types`` (neutral messages), ``engine`` (steps, answers, state), ``router`` (one
+message end to end), ``intents`` (what a person may ask at any step), shared ``onboarding`` and
+``menu``, then one subpackage per audience: ``producer/`` and ``officer/``. ``registry`` names
+every flow. Nothing here imports a channel library.
+"""
 
 from __future__ import annotations
 
-from bot.flows.engine import Flow
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.flows.engine import Flow
 
 
 def build_flows() -> dict[str, Flow]:
-    from bot.flows.documents import DOCUMENTS
-    from bot.flows.officer import OFFICER_INBOX
-    from bot.flows.officer_join import OFFICER_JOIN
-    from bot.flows.onboarding import LANGUAGE, ONBOARDING
-    from bot.flows.registration import REGISTRATION
-    from bot.flows.web_link import WEB_LINK
+    """Every flow by name (imported here lazily: the package stays free of import cycles)."""
+    from bot.flows.registry import build_flows as build
 
-    flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS, OFFICER_JOIN, OFFICER_INBOX, WEB_LINK]
-    return {f.name: f for f in flows}
+    return build()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
-from bot.flows.types import Choice, Reply
+from bot.flows.types import Choice, Kind, Reply
 from ocop_core.i18n import N_
 from ocop_core.phones import normalise_vn_mobile
+from ocop_core.services import accounts
 
 LANGUAGES = (("vi", "Tiếng Việt"), ("en", "English"))  # each named in its own language
 
@@ -20,9 +21,10 @@ async def ask_language(fc: FlowContext) -> Reply:
 
 async def got_language(fc: FlowContext, answer: Answer) -> str:
     choice = answer.require_choice()
-    fc.account.locale = choice.removeprefix("lang:")
-    fc.s.add(fc.account)
-    return "role" if fc.data.get("_onboarding", True) else END
+    await accounts.set_locale(fc.s, fc.account, choice.removeprefix("lang:"))
+    if not fc.data.get("_onboarding", True):
+        return END
+    return "consent" if fc.data.get("_after") else "role"  # came with an invite: an officer
 
 
 async def ask_role(fc: FlowContext) -> Reply:
@@ -55,8 +57,7 @@ async def got_consent(fc: FlowContext, answer: Answer) -> str:
     if answer.require_choice() == "decline":
         fc.say(N_("onboarding.declined"))
         return END
-    fc.account.consent_at = fc.core.clock.now()
-    fc.s.add(fc.account)
+    await accounts.record_consent(fc.s, fc.core, fc.account)
     return "phone"
 
 
@@ -67,6 +68,8 @@ async def ask_phone(fc: FlowContext) -> Reply:
 
 
 async def got_phone(fc: FlowContext, answer: Answer) -> str:
+    if answer.kind == Kind.CONTACT and not answer.phone:  # another person's contact card
+        raise Reask(N_("onboarding.phone.not_own"))
     if answer.phone:
         number = normalise_vn_mobile(answer.phone)
         verified = number is not None
@@ -75,9 +78,7 @@ async def got_phone(fc: FlowContext, answer: Answer) -> str:
         verified = False
     if number is None:
         raise Reask(N_("onboarding.phone.invalid"))
-    fc.account.phone = number
-    fc.account.phone_verified = verified
-    fc.s.add(fc.account)
+    await accounts.set_phone(fc.s, fc.account, number, verified=verified)
     fc.say(N_("onboarding.done"), phone=number)
     return END
 

@@ -57,10 +57,33 @@ def load_plan_file(path: Path) -> Plan:
     try:
         return Plan.model_validate(raw)
     except PlanValidationError as exc:
-        raise exc.with_file(name) from None
+        raise PlanValidationError(name, exc.field, _at_line(text, exc.field, exc.reason)) from None
     except pydantic.ValidationError as exc:
         field, reason = _explain_pydantic_error(exc)
-        raise PlanValidationError(name, field, reason) from None
+        raise PlanValidationError(name, field, _at_line(text, field, reason)) from None
+
+
+_FIELD_PATH = re.compile(r"^(?:([A-Za-z_]+)\[(\d+)\]\.)?([A-Za-z_]+)")
+
+
+def _at_line(text: str, field: str, reason: str) -> str:
+    """The reason with the line of the file it is about, for the person editing the file."""
+    match = _FIELD_PATH.match(field)
+    if match is None or "(line " in reason:
+        return reason
+    table, index, key = match.group(1), match.group(2), match.group(3)
+    seen, inside = -1, table is None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if header := _ARRAY_TABLE.match(stripped) or _TABLE.match(stripped):
+            if table is None:
+                break  # top-level keys come before the first table
+            seen += header.group(1) == table
+            inside = header.group(1) == table and seen == int(index)
+            continue
+        if inside and (key_match := _KEY.match(stripped)) and key_match.group(1) == key:
+            return f"{reason} (line {number})"
+    return reason
 
 
 def _explain_toml_error(text: str, message: str) -> tuple[str, str]:

@@ -25,6 +25,13 @@ class Requirement(Frozen):
     code: str
     kind: RequirementKind
     order: int
+    # The lowest star rating this document is a minimum for in the set (Appendix II "***"): a
+    # product without it cannot reach that rating whatever its total.
+    min_stars: int | None = None
+
+    @property
+    def star_minimum(self) -> bool:
+        return self.min_stars is not None
 
     @property
     def blocking(self) -> bool:
@@ -44,6 +51,7 @@ class ApplicabilityRule(Frozen):
     """A filter plus the kind the document has where the filter holds; absent filter = any."""
 
     kind: RequirementKind
+    min_stars: int | None = Field(default=None, ge=3, le=5)
     sectors: tuple[str, ...] | None = None
     sets: tuple[int, ...] | None = None
     except_sets: tuple[int, ...] = ()
@@ -68,7 +76,9 @@ class RequirementSpec(Frozen):
     def resolve(self, cs: CriteriaSet, attempt: Attempt) -> Requirement | None:
         for rule in self.rules:
             if rule.matches(cs, attempt):
-                return Requirement(code=self.code, kind=rule.kind, order=self.order)
+                return Requirement(
+                    code=self.code, kind=rule.kind, order=self.order, min_stars=rule.min_stars
+                )
         return None
 
 

@@ -118,3 +118,49 @@ async def mark_stopped(s: AsyncSession, *, channel: str, chat_id: str) -> int:
         s.add(account)
     await s.flush()
     return len(rows)
+
+
+# -- the person's own settings (onboarding, /ngonngu; the CLI may use the same) ----------------
+
+
+async def set_locale(s: AsyncSession, account: Account, locale: str) -> Account:
+    """The language this person reads; unknown codes fall back to the default."""
+    account.locale = normalise_locale(locale)
+    s.add(account)
+    return account
+
+
+async def record_consent(s: AsyncSession, ctx: CoreContext, account: Account) -> Account:
+    """The personal-data notice was accepted now (Decree 13/2023 asks for the moment)."""
+    account.consent_at = ctx.clock.now()
+    s.add(account)
+    return account
+
+
+async def set_phone(s: AsyncSession, account: Account, phone: str, *, verified: bool) -> Account:
+    """The person's mobile number, already normalised; ``verified`` when the platform vouched
+    for it (a contact card of the sender's own)."""
+    account.phone = phone
+    account.phone_verified = verified
+    s.add(account)
+    return account
+
+
+async def province_staff(s: AsyncSession, province_code: str) -> list[Account]:
+    """The provincial OCOP office's people on the bot (told when a commune has nobody yet)."""
+    stmt = select(Account).where(
+        Account.role == Role.PROVINCE,
+        Account.province_code == province_code,
+        Account.status == AccountStatus.ACTIVE,
+    )
+    return list((await s.exec(stmt)).all())
+
+
+async def who_receives(s: AsyncSession, commune_code: str) -> tuple[list[Account], list[Account]]:
+    """Who a dossier submitted in ``commune_code`` goes to: the commune's officers, or — when
+    none has joined yet — the provincial staff, who are told instead."""
+    officers = await officers_of_commune(s, commune_code)
+    if officers:
+        return officers, []
+    commune = await s.get(Commune, commune_code)
+    return [], await province_staff(s, commune.province_code) if commune else []

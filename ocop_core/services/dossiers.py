@@ -98,6 +98,18 @@ async def _producer_for(s: AsyncSession, actor: Actor, data: ProducerInput) -> P
     return producer
 
 
+async def producer_of(s: AsyncSession, actor: Actor) -> Producer | None:
+    """The producer this person registered most recently (a second product reuses it)."""
+    if actor.account_id is None:
+        return None
+    stmt = (
+        select(Producer)
+        .where(Producer.account_id == actor.account_id)
+        .order_by(col(Producer.id).desc())
+    )
+    return (await s.exec(stmt)).first()
+
+
 async def register_dossier(
     s: AsyncSession,
     ctx: CoreContext,
@@ -245,7 +257,7 @@ def _check_version(dossier: Dossier, expected_version: int | None) -> None:
         raise Conflict(N_("error.dossier_changed"), code=dossier.receipt_code)
 
 
-async def _apply(
+async def apply_move(
     s: AsyncSession,
     ctx: CoreContext,
     actor: Actor,
@@ -297,7 +309,7 @@ async def submit(s: AsyncSession, ctx: CoreContext, actor: Actor, dossier: Dossi
             count=len(missing),
             items=[f"doc.{m.code}" for m in missing],
         )
-    return await _apply(
+    return await apply_move(
         s, ctx, actor, dossier, Action.SUBMIT, move, changes={"submitted_at": ctx.clock.now()}
     )
 
@@ -316,7 +328,7 @@ async def edit_details(
         else:
             details[name] = value
     changes["details"] = details
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -366,7 +378,7 @@ async def record_document(
         )
         s.add(doc)
         docs.append(doc)
-    await _apply(
+    await apply_move(
         s,
         ctx,
         actor,
@@ -390,7 +402,7 @@ async def request_documents(
 ) -> Dossier:
     _check_version(dossier, expected_version)
     move = lifecycle.plan_request_documents(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -426,7 +438,7 @@ async def record_commune_check(
     }
     check["checked_by"] = actor.account_id  # type: ignore[assignment]
     check["checked_at"] = ctx.clock.now().isoformat()  # type: ignore[assignment]
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -457,7 +469,7 @@ async def forward(
                 count=len(missing),
                 items=[f"doc.{m.code}" for m in missing],
             )
-    return await _apply(
+    return await apply_move(
         s, ctx, actor, dossier, Action.FORWARD, move, expected_version=expected_version
     )
 
@@ -473,7 +485,7 @@ async def return_to_producer(
 ) -> Dossier:
     _check_version(dossier, expected_version)
     move = lifecycle.plan_return(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -496,7 +508,7 @@ async def reject(
 ) -> Dossier:
     _check_version(dossier, expected_version)
     move = lifecycle.plan_reject(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -520,7 +532,7 @@ async def record_score(
     _check_version(dossier, expected_version)
     value = lifecycle.parse_points(points)
     move = lifecycle.plan_score(actor, dossier.stage, get_ruleset(dossier.ruleset), value)
-    return await _apply(
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -548,7 +560,13 @@ async def certify(
     move = lifecycle.plan_certify(actor, dossier.stage, ruleset, dossier.stars)
     if issued > local_today(ctx.clock):
         raise ValidationError(N_("error.date_in_future"), date=issued.strftime("%d/%m/%Y"))
-    return await _apply(
+    if issued < rounds.filed_on(dossier):
+        raise ValidationError(
+            N_("rounds.error.cert_before_filing"),
+            date=issued.strftime("%d/%m/%Y"),
+            filed=rounds.filed_on(dossier).strftime("%d/%m/%Y"),
+        )
+    return await apply_move(
         s,
         ctx,
         actor,
@@ -573,7 +591,7 @@ async def revoke(
     reason: str,
 ) -> Dossier:
     move = lifecycle.plan_revoke(actor, dossier.stage)
-    return await _apply(
+    return await apply_move(
         s, ctx, actor, dossier, Action.REVOKE, move, note=_clean(reason, 2000, "reason")
     )
 

@@ -11,8 +11,8 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from bot.flows.engine import Answer, FlowContext, Reask, Step
-from bot.flows.officer_card import explain_missing
-from bot.flows.officer_common import CARD, current_dossier, notify_producer, seen_version
+from bot.flows.officer.card import explain_missing
+from bot.flows.officer.common import CARD, current_dossier, notify_producer, seen_version
 from bot.flows.types import Choice, Reply
 from ocop_core import lifecycle
 from ocop_core.errors import DomainError, InvalidTransition, ValidationError

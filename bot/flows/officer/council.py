@@ -7,14 +7,15 @@ import re
 from datetime import date
 
 from bot.flows.engine import Answer, FlowContext, Reask, Step
-from bot.flows.officer_actions import attempt
-from bot.flows.officer_common import CARD, current_dossier, notify_producer, seen_version
-from bot.flows.types import Reply
+from bot.flows.officer.actions import attempt
+from bot.flows.officer.common import CARD, current_dossier, notify_producer, seen_version
+from bot.flows.types import Choice, Reply
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
 from ocop_core.lifecycle import Stage, stage_level
+from ocop_core.models import Dossier
 from ocop_core.rules import get_ruleset
-from ocop_core.services import dossiers
+from ocop_core.services import dossiers, results
 
 _DATE = re.compile(r"^\s*(\d{1,2})\s*[/.\-]\s*(\d{1,2})\s*[/.\-]\s*(\d{2}|\d{4})\s*$")
 
@@ -28,25 +29,59 @@ async def ask_score(fc: FlowContext) -> Reply:
 
 
 async def got_score(fc: FlowContext, answer: Answer) -> str:
+    """Read the points; nothing counts until the officer confirms what they mean."""
     typed = answer.require_text(20)
+    results.preview_score(await current_dossier(fc), typed)  # refuses what cannot be read
+    fc.data["score_typed"] = typed
+    return "score_confirm"
+
+
+async def ask_score_correct(fc: FlowContext) -> Reply:
+    fc.data["correcting"] = True
+    return await ask_score(fc)
+
+
+async def ask_score_confirm(fc: FlowContext) -> Reply:
+    dossier = await current_dossier(fc)
+    preview = _preview(fc, dossier)
+    text = results.result_text(fc.locale, dossier, preview, fc.number(preview.points))
+    return Reply(
+        fc.t(N_("rounds.score.confirm"), result=text),
+        (
+            Choice("confirm", fc.t(N_("rounds.score.yes"))),
+            Choice("retype", fc.t(N_("rounds.score.retype"))),
+        ),
+    )
+
+
+def _preview(fc: FlowContext, dossier: Dossier) -> results.ScorePreview:
+    if fc.data.get("correcting"):
+        level = stage_level(dossier.stage) or ""
+        dossier = Dossier.model_validate({**dossier.model_dump(), "stage": f"at_{level}"})
+    return results.preview_score(dossier, str(fc.data.get("score_typed", "")))
+
+
+async def got_score_confirm(fc: FlowContext, answer: Answer) -> str:
+    if answer.choice == "retype":
+        return "score"
+    if answer.choice != "confirm":
+        raise Reask(N_("flow.reask.pick_one"))
     dossier = await current_dossier(fc)
     level = stage_level(dossier.stage) or ""
+    use = results.correct_score if fc.data.pop("correcting", None) else results.record_score
+    typed = str(fc.data.pop("score_typed", ""))
     done = await attempt(
         fc,
-        dossiers.record_score(
-            fc.s, fc.core, fc.actor, dossier, points=typed, expected_version=seen_version(fc)
-        ),
+        use(fc.s, fc.core, fc.actor, dossier, typed=typed, expected_version=seen_version(fc)),
     )
     if done is None:
         return CARD
-    await notify_producer(fc, dossier)
     fc.say(
-        N_("officer.score.done"),
-        points=fc.number(dossier.points or 0),
-        stars=dossier.stars or 0,
+        N_("officer.score.done"), points=fc.number(dossier.points or 0), stars=dossier.stars or 0
     )
     key, params = _score_outcome(dossier.stage, dossier.ruleset, level, dossier.points or 0.0)
     fc.say(key, **params)
+    fc.say(N_("rounds.score.correctable"), hours=results.CORRECTION_HOURS)
     return CARD
 
 
@@ -141,6 +176,8 @@ async def got_cert_date(fc: FlowContext, answer: Answer) -> str:
 
 COUNCIL_STEPS: list[Step] = [
     Step("score", ask_score, got_score),
+    Step("score_correct", ask_score_correct, got_score),
+    Step("score_confirm", ask_score_confirm, got_score_confirm),
     Step("cert_number", ask_cert_number, got_cert_number),
     Step("cert_date", ask_cert_date, got_cert_date),
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from bot.flows import officer_card, officer_inbox
 from bot.flows.engine import Flow, Step
-from bot.flows.officer_actions import ACTION_STEPS
-from bot.flows.officer_check import CHECK_STEPS
-from bot.flows.officer_common import CARD, INBOX
-from bot.flows.officer_council import COUNCIL_STEPS
+from bot.flows.officer import card as officer_card
+from bot.flows.officer import inbox as officer_inbox
+from bot.flows.officer.actions import ACTION_STEPS
+from bot.flows.officer.check import CHECK_STEPS
+from bot.flows.officer.common import CARD, INBOX
+from bot.flows.officer.council import COUNCIL_STEPS
 
 _STEPS = [
     Step(INBOX, officer_inbox.ask_inbox, officer_inbox.got_inbox),

@@ -4,9 +4,9 @@ then the report PDF. Steps are named per criterion so "back" returns to the righ
 from __future__ import annotations
 
 from bot.flows.engine import Answer, FlowContext, Reask, Step
-from bot.flows.officer_actions import SKIP, attempt
-from bot.flows.officer_card import send_report
-from bot.flows.officer_common import CARD, current_dossier, notify_producer, seen_version
+from bot.flows.officer.actions import SKIP, attempt
+from bot.flows.officer.card import send_report
+from bot.flows.officer.common import CARD, current_dossier, notify_producer, seen_version
 from bot.flows.types import Choice, Reply
 from ocop_core.i18n import N_
 from ocop_core.services import dossiers
