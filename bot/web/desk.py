@@ -25,6 +25,7 @@ from babel.numbers import format_decimal
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.handlers.links import servable_path
 from bot.web import charts
 from ocop_core.clock import VN_TZ
 from ocop_core.db import transaction
@@ -294,9 +295,8 @@ class Desk:
                 doc = await desk.document_for(s, signed.actor, int(request.match_info["id"]))
         except NotFound:
             raise Refuse(*FORBIDDEN) from None
-        root = self.core.data_dir.resolve()
-        path = (root / doc.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        path = servable_path(self.core.data_dir, doc.path)  # inside the media store, a file
+        if path is None:
             raise Refuse(404, N_("desk.gone_title"), N_("desk.gone"))
         inline = doc.mime.startswith("image/") or doc.mime == "application/pdf"
         name = f"{doc.requirement}-{doc.page}{path.suffix}"
