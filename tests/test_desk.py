@@ -320,7 +320,9 @@ async def test_search_is_accent_free_on_both_databases(core: Core) -> None:
 
 
 async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.ClientSession) -> None:
-    from tests.test_desk_excel import product, sheet
+    from openpyxl import Workbook
+
+    from tests.test_desk_excel import HEADER, product, sheet
 
     o = Visitor(http, site.base)
     await o.sign_in(await site.token(site.world.commune_officer))
@@ -353,6 +355,21 @@ async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.Client
     status, page, _ = await v.post("/desk/import", form(good, dry=False))
     assert status == 200 and "Đã nhập 2 sản phẩm" in page
     assert "77/QĐ-UBND" in (await v.get("/desk/certificates"))[1]
+    # Larger than the web server's 1 MB body limit, read as a stream: a clear answer each time.
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(HEADER)
+    for n in range(100_000):
+        ws.append([n, f"Sản phẩm số {n}", "HTX", "Xã Bình Lư"])
+    out = io.BytesIO()
+    wb.save(out)
+    assert len(out.getvalue()) > 1 << 20
+    status, page, _ = await v.post("/desk/import", form(out.getvalue(), dry=True))
+    assert status == 422 and "hơn 20,000 dòng" in page
+    status, page, _ = await v.post(
+        "/desk/import", form(b"PK\x03\x04" + b"x" * (11 << 20), dry=True)
+    )
+    assert status == 413 and "lớn hơn 10 MB" in page
 
 
 async def test_knockout_filter_and_funnel_count_documents(core: Core) -> None:
