@@ -130,7 +130,7 @@ class Desk:
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request[SIGNED] = None
         token = request.cookies.get(COOKIE)
-        if token:
+        if token and not request.path.startswith(f"{PREFIX}/static/"):  # no database for CSS
             async with transaction(self.sessions) as s:
                 request[SIGNED] = await web_access.session_for(s, self.core, token)
         return await handler(request)
