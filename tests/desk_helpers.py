@@ -59,7 +59,7 @@ async def certify(
     async with transaction(sessions) as s:
         d = await dossiers.get_dossier_by_id(s, province, dossier_id)
         await dossiers.record_score(s, ctx, province, d, points="76,5")
-        await dossiers.certify(s, ctx, province, d, number=number, issued=date(2026, 6, 1))
+        await dossiers.certify(s, ctx, province, d, number=number, issued=date(2026, 6, 10))
 
 
 async def build_world(sessions: async_sessionmaker[AsyncSession], ctx: CoreContext) -> World:

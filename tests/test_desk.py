@@ -250,7 +250,7 @@ async def test_filters_sort_and_pages(site: Site, http: aiohttp.ClientSession) -
     status, page, _ = await v.get("/desk/dossiers?sort=-due")
     assert status == 200
     status, page, _ = await v.get("/desk/certificates")
-    assert "123/QĐ-UBND" in page and "01/06/2029" in page
+    assert "123/QĐ-UBND" in page and "10/06/2029" in page
     # Rounds (from the rounds use cases): the current one on the overview, a filter by round.
     status, page, _ = await v.get("/desk/")
     found = re.search(
@@ -320,7 +320,9 @@ async def test_search_is_accent_free_on_both_databases(core: Core) -> None:
 
 
 async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.ClientSession) -> None:
-    from tests.test_desk_excel import product, sheet
+    from openpyxl import Workbook
+
+    from tests.test_desk_excel import HEADER, product, sheet
 
     o = Visitor(http, site.base)
     await o.sign_in(await site.token(site.world.commune_officer))
@@ -353,6 +355,21 @@ async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.Client
     status, page, _ = await v.post("/desk/import", form(good, dry=False))
     assert status == 200 and "Đã nhập 2 sản phẩm" in page
     assert "77/QĐ-UBND" in (await v.get("/desk/certificates"))[1]
+    # Larger than the web server's 1 MB body limit, read as a stream: a clear answer each time.
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(HEADER)
+    for n in range(100_000):
+        ws.append([n, f"Sản phẩm số {n}", "HTX", "Xã Bình Lư"])
+    out = io.BytesIO()
+    wb.save(out)
+    assert len(out.getvalue()) > 1 << 20
+    status, page, _ = await v.post("/desk/import", form(out.getvalue(), dry=True))
+    assert status == 422 and "hơn 20,000 dòng" in page
+    status, page, _ = await v.post(
+        "/desk/import", form(b"PK\x03\x04" + b"x" * (11 << 20), dry=True)
+    )
+    assert status == 413 and "lớn hơn 10 MB" in page
 
 
 async def test_knockout_filter_and_funnel_count_documents(core: Core) -> None:
@@ -417,3 +434,37 @@ async def test_targets_against_the_plan_for_ninh_binh_staff(
     await v2.sign_in(await site.token(site.world.province_officer))
     page = (await v2.get("/desk/targets"))[1]
     assert "Thêm 25 - 30" not in page
+
+
+async def test_pdf_documents_preview_inline(site: Site, http: aiohttp.ClientSession) -> None:
+    from ocop_core.models import Document
+    from tests.transcript import pdf_file
+
+    rel = Path("media") / "pdf" / "mau02.pdf"
+    target = site.ctx.data_dir / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(pdf_file(2))
+    async with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        doc = Document(
+            dossier_id=site.world.overdue,
+            requirement="mau02_self_assessment",
+            page=2,
+            path=str(rel),
+            sha256="f" * 64,
+            mime="application/pdf",
+            pages=2,
+            size_bytes=target.stat().st_size,
+        )
+        s.add(doc)
+        await s.flush()
+        doc_id = doc.id
+    v = Visitor(http, site.base)
+    await v.sign_in(await site.token(site.world.commune_officer))
+    page = (await v.get(f"/desk/dossiers/{site.world.overdue}"))[1]
+    assert f'href="/desk/documents/{doc_id}"' in page and '<span class="pdf">PDF</span>' in page
+    async with http.get(
+        f"{site.base}/desk/documents/{doc_id}", headers={"Cookie": f"ocop_desk={v.cookie}"}
+    ) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "application/pdf"
+        assert r.headers["Content-Disposition"].startswith("inline")
+        assert (await r.read()).startswith(b"%PDF")

@@ -139,7 +139,7 @@ async def test_exports_match_the_database_and_import_back_into_an_empty_one(
     assert row[6] == 76.5 and isinstance(row[6], float) and row[7] == 4
     assert row[8] == "123/QĐ-UBND"
     assert isinstance(row[9], datetime) and row[9].date() == cert.certificate_date
-    assert row[10].date() == cert.certificate_expiry == date(2029, 6, 1)
+    assert row[10].date() == cert.certificate_expiry == date(2029, 6, 10)
     assert ws.cell(2, 10).number_format == "dd/mm/yyyy" and row[11] == "03390"
 
     tw = load_workbook(io.BytesIO(table)).active

@@ -19,12 +19,13 @@ from urllib.parse import quote, urlencode
 
 import aiohttp_jinja2
 import jinja2
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.handlers.links import servable_path
 from bot.web import charts
 from ocop_core.clock import VN_TZ
 from ocop_core.db import transaction
@@ -129,7 +130,7 @@ class Desk:
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         request[SIGNED] = None
         token = request.cookies.get(COOKIE)
-        if token:
+        if token and not request.path.startswith(f"{PREFIX}/static/"):  # no database for CSS
             async with transaction(self.sessions) as s:
                 request[SIGNED] = await web_access.session_for(s, self.core, token)
         return await handler(request)
@@ -140,17 +141,27 @@ class Desk:
             raise Refuse(401, N_("desk.signin_needed_title"), N_("desk.signin_needed"))
         return signed
 
-    async def form(self, request: web.Request) -> tuple[Signed, Any]:
-        """A POSTed form of a signed-in officer, its CSRF token checked."""
+    async def form(
+        self, request: web.Request, *, file_limit: int = 0
+    ) -> tuple[Signed, dict[str, str], bytes | None]:
+        """A POSTed form of a signed-in officer, its CSRF token checked: its text fields and, for
+        a multipart form, the "file" part (at most ``file_limit`` bytes; longer: ``Refuse``).
+        Read as a stream, so the web server's small body limit does not cut a spreadsheet."""
         signed = self.need(request)
         origin = request.headers.get("Origin")
         if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
             raise Refuse(403, N_("desk.csrf_title"), N_("desk.csrf"))
-        data = await request.post()
-        sent = str(data.get("csrf") or "")
+        fields: dict[str, str] = {}
+        data: bytes | None = None
+        if request.content_type.startswith("multipart/"):
+            fields, data = await _multipart(request, file_limit)
+        else:
+            posted = await request.post()
+            fields = {k: str(v) for k, v in posted.items() if isinstance(v, str)}
+        sent = fields.get("csrf", "")
         if not secrets.compare_digest(sent.encode(), signed.session.csrf.encode()):
             raise Refuse(403, N_("desk.csrf_title"), N_("desk.csrf"))
-        return signed, data
+        return signed, fields, data
 
     # -- rendering ---------------------------------------------------------------------------
 
@@ -294,9 +305,8 @@ class Desk:
                 doc = await desk.document_for(s, signed.actor, int(request.match_info["id"]))
         except NotFound:
             raise Refuse(*FORBIDDEN) from None
-        root = self.core.data_dir.resolve()
-        path = (root / doc.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        path = servable_path(self.core.data_dir, doc.path)  # inside the media store, a file
+        if path is None:
             raise Refuse(404, N_("desk.gone_title"), N_("desk.gone"))
         inline = doc.mime.startswith("image/") or doc.mime == "application/pdf"
         name = f"{doc.requirement}-{doc.page}{path.suffix}"
@@ -370,6 +380,34 @@ class Desk:
             plans = await desk.targets_in_scope(s, self.core, signed.actor)
         data = await asyncio.to_thread(xlsx.targets_xlsx, plans)
         return _xlsx(data, "chi-tieu-ocop.xlsx")
+
+
+async def _multipart(request: web.Request, file_limit: int) -> tuple[dict[str, str], bytes | None]:
+    fields: dict[str, str] = {}
+    data: bytes | None = None
+    try:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and file_limit:
+                data = await _read_part(part, file_limit)
+            elif part.name and len(fields) < 20:
+                fields[part.name] = (await part.read(decode=True))[:200].decode(errors="replace")
+            else:
+                await part.release()
+    except (ValueError, AssertionError):  # a malformed body
+        raise Refuse(400, N_("desk.import.refused"), N_("desk.import.no_file")) from None
+    return fields, data
+
+
+async def _read_part(part: BodyPartReader, limit: int) -> bytes:
+    raw = bytearray()
+    while chunk := await part.read_chunk(256 * 1024):
+        raw += chunk
+        if len(raw) > limit:
+            raise Refuse(413, N_("desk.import.refused"), N_("desk.import.too_big"), mb=limit >> 20)
+    return bytes(raw)
 
 
 def _refused(exc: SignInRefused) -> Refuse:

@@ -10,7 +10,6 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from aiohttp.web_request import FileField
 
 from ocop_core.db import transaction
 from ocop_core.errors import DomainError
@@ -43,16 +42,15 @@ class ImportPages:
 
     async def upload(self, request: web.Request) -> web.Response:
         self._province_only(request)
-        signed, data = await self.desk.form(request)
-        field = data.get("file")
-        dry_run = data.get("dry_run") in ("1", "on")
+        limit = products_import.MAX_FILE_BYTES
+        signed, fields, content = await self.desk.form(request, file_limit=limit)
+        dry_run = fields.get("dry_run") in ("1", "on")
         context: dict[str, Any] = {"nav": "import", "dry_run": dry_run}
-        if not isinstance(field, FileField):
+        if not content:
             context["refusal"] = (N_("desk.import.no_file"), {})
             return self.desk.render("import.html", request, context, status=400)
-        content = await asyncio.to_thread(field.file.read, products_import.MAX_FILE_BYTES + 1)
         try:
-            # Checked off the loop first (zip inspection and parsing are CPU work) ...
+            # Unpacking and parsing are CPU work: a worker thread keeps the loop answering.
             parsed = await asyncio.to_thread(products_import.read_rows, content)
             async with transaction(self.desk.sessions) as s:
                 report = await products_import.import_products(

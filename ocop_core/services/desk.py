@@ -383,23 +383,21 @@ async def overview(
     today = local_today(ctx.clock)
     year = year or today.year
     scope = [dossier_scope(actor), col(Dossier.year) == year]
-    counts = dict(
-        (
-            await s.exec(select(Dossier.stage, func.count()).where(*scope).group_by(Dossier.stage))
-        ).all()
+    # One pass in the order of the desk index: (stage, commune) pairs, summed both ways here.
+    pairs_stmt = (
+        select(Dossier.stage, Dossier.commune_code, func.count())
+        .where(*scope)
+        .group_by(Dossier.stage, Dossier.commune_code)
     )
-    by_stage = [(st.value, int(counts[st])) for st in STAGE_ORDER if counts.get(st)]
+    counts: dict[str, int] = defaultdict(int)
+    per_commune: dict[str, int] = defaultdict(int)
+    for stage, commune, n in (await s.exec(pairs_stmt)).all():
+        counts[stage] += int(n)
+        per_commune[commune] += int(n)
+    by_stage = [(st.value, counts[st]) for st in STAGE_ORDER if counts.get(st)]
     total = sum(n for _, n in by_stage)
     funnel = await _funnel(s, scope, counts)
-    by_commune_stmt = (
-        select(Dossier.commune_code, Commune.name, func.count())
-        .join(Commune, col(Commune.code) == col(Dossier.commune_code))
-        .where(*scope)
-        .group_by(Dossier.commune_code, Commune.name)
-        .order_by(func.count().desc(), Dossier.commune_code)
-        .limit(communes)
-    )
-    by_commune = [(c, n, int(k)) for c, n, k in (await s.exec(by_commune_stmt)).all()]
+    by_commune = await _commune_names(s, per_commune, communes)
     late = [*scope, _overdue(today)]
     overdue_count = int((await s.exec(select(func.count()).where(*late))).one())
     overdue_stmt = _rows_stmt(late).order_by(*_order("due")).limit(10)
@@ -417,6 +415,16 @@ async def overview(
         years=years,
         current_round=current_round_of(await rounds_in_scope(s, actor), today),
     )
+
+
+async def _commune_names(
+    s: AsyncSession, per_commune: dict[str, int], limit: int
+) -> list[tuple[str, str, int]]:
+    """The communes with most dossiers, with their names."""
+    top = sorted(per_commune.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+    stmt = select(Commune.code, Commune.name).where(col(Commune.code).in_([c for c, _ in top]))
+    names = dict((await s.exec(stmt)).all())
+    return [(c, names.get(c, c), n) for c, n in top]
 
 
 async def _funnel(

@@ -1,7 +1,7 @@
 """web desk: sign-in links and sessions
 
 Revision ID: 0005
-Revises: 0003 (re-chained after merging i10; was 0002)
+Revises: 0004 (re-chained after merging main; was 0002)
 Create Date: 2026-12-01 14:40:00
 """
 
