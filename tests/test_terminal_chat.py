@@ -27,25 +27,13 @@ def test_chat_registers_and_uploads(tmp_path: Path) -> None:
         "1",  # menu: register
         "2",  # Hợp tác xã
         "HTX Ong mật Bình Lư",
-        "Lò Văn A",
-        "bo qua",  # skip the registration number, typed
-        "lai chau",
-        "binh lu",
-        "1",
+        "binh lu",  # the province is guessed from the commune
         "Mật ong bạc hà",
-        "1",  # Thực phẩm
-        "4",  # Mật ong…
-        "Mật ong hoa bạc hà.",
-        "3",
-        "12",
-        "2",
-        "bo qua",
-        "2",
-        "1",
+        "1",  # the guessed criteria set is right
         "1",  # new
         "1",  # confirm
         "2",  # menu: send documents
-        "1",  # Mẫu 01
+        "2",  # Mẫu 01 (after the "Mẫu 01 details" line)
         f"/file {photo}",
         "/trangthai",
     ]
