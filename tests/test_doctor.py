@@ -23,8 +23,8 @@ from aiohttp import web
 
 from bot import cli_doctor, doctor
 from bot.app import build_web_app, open_app
-from bot.web_server import HealthRoutes
 from bot.settings import Settings
+from bot.web_server import HealthRoutes
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.zalo_api import FakeZaloServer
 
