@@ -138,6 +138,18 @@ async def test_a_file_in_the_checklist_is_kept_too(world: World) -> None:
     assert "Đã nhận 2 trang" in p.text
 
 
+async def test_files_without_any_dossier_get_one_answer_and_nothing_stored(world: World) -> None:
+    """Nothing to keep them for: one clear answer (register first), no orphan pages on disk."""
+    p = person(world)
+    await onboard(p)
+    await p.send_files(document_photo(1), document_photo(2), document_photo(3))
+    assert len(p.last) == 1 and "chưa có hồ sơ nào" in p.text and "/dangky" in p.text
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        assert not (await s.exec(select(Document))).all()
+    await p.tap("Đăng ký sản phẩm")  # the menu still works
+    assert "Chủ thể đăng ký" in p.text
+
+
 async def test_someone_elses_contact_card_is_not_taken(world: World) -> None:
     p = person(world)
     await p.say("/start")

@@ -88,7 +88,7 @@ async def test_commune_officer_on_zalo(
             assert "Đã ghi kết quả kiểm tra" in text, text
             report = PdfReader(io.BytesIO(await fetch_pdf(http, text)))
             assert TITLE in report.pages[0].extract_text()
-        await pick(zalo, lan, "📤 Chuyển lên")
+        await pick(zalo, lan, "Chuyển lên Cơ quan OCOP tỉnh")
         text = await say(zalo, lan, "1")
         assert "Đã chuyển hồ sơ" in text, text
         assert all(len(m.text or "") <= 2000 for m in lan.inbox)
