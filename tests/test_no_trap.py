@@ -116,6 +116,7 @@ async def _data_for(w: World, flow: str, first: str) -> tuple[str, dict[str, Any
             "check": {},
             "reason": "Thiếu ảnh",
             "cert_number": "12/QĐ",
+            "score_typed": "76,5",  # what the officer typed, waiting for confirmation
         }
     reg = {
         "kind": "cooperative",
