@@ -14,10 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.web import Desk
 from ocop_core.authz import Actor
+from ocop_core.clock import FixedClock
 from ocop_core.db import transaction
 from ocop_core.models import Dossier, Role
 from ocop_core.services import accounts, dossiers, web_access
 from ocop_core.services.context import CoreContext
+from tests.conftest import vn_time
 from tests.factories import BINH_LU, TAN_PHONG
 from tests.officer_helpers import move_to_province, officer_actor, submitted_dossier
 
@@ -64,15 +66,23 @@ async def certify(
 
 async def build_world(sessions: async_sessionmaker[AsyncSession], ctx: CoreContext) -> World:
     honey = await submitted_dossier(sessions, ctx, user="p-honey", product="Mật ong bạc hà")
+    # The certified one was filed in the first days of 26/2026 and certified on 01/06/2026: a
+    # certificate is never dated before its filing day.
+    clock = ctx.clock
+    assert isinstance(clock, FixedClock)
+    today = clock.now()
+    clock.set(vn_time(2026, 5, 25, 9, 0))
     tea = await submitted_dossier(sessions, ctx, user="p-tea", product="Chè Shan tuyết")
+    await move_to_province(sessions, ctx, tea, BINH_LU)
+    clock.set(vn_time(2026, 6, 1, 15, 0))
+    await certify(sessions, ctx, tea.dossier_id, "123/QĐ-UBND")
+    clock.set(today)
     rice = await submitted_dossier(
         sessions, ctx, user="p-rice", product="Gạo nếp tan", submit=False, skip=frozenset()
     )
     bamboo = await submitted_dossier(
         sessions, ctx, user="p-bamboo", product="Măng khô Tân Phong", commune=TAN_PHONG
     )
-    await move_to_province(sessions, ctx, tea, BINH_LU)
-    await certify(sessions, ctx, tea.dossier_id, "123/QĐ-UBND")
     async with transaction(sessions) as s:  # a deadline already behind us
         late = await s.get(Dossier, honey.dossier_id)
         assert late is not None

@@ -176,6 +176,8 @@ async def test_exports_match_the_database_and_import_back_into_an_empty_one(
         cert.certificate_date,
         cert.certificate_expiry,
     )
+    # The sheet has no filing day: the decision's date stands for it, never the import's day.
+    assert copy.filed_on == cert.certificate_date
 
 
 # -- import ------------------------------------------------------------------------------------
@@ -202,6 +204,7 @@ async def test_legacy_addresses_land_in_todays_commune(core: Core) -> None:
     assert {d.commune_code for d in rows} == {"13609", "03390"}
     assert all(d.stage == Stage.CERTIFIED and d.province_code in ("37", "12") for d in rows)
     assert rows[0].certificate_expiry == date(2027, 3, 1)  # 36 months
+    assert all(d.filed_on == d.certificate_date for d in rows)  # not the day of the import
     assert {e.action for e in events} == {"import"}
 
 

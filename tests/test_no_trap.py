@@ -123,7 +123,7 @@ async def _data_for(w: World, flow: str, first: str, step: str) -> tuple[str, di
             "check": {},
             "reason": "Thiếu ảnh",
             "cert_number": "12/QĐ",
-            "score_typed": "75",
+            "score_typed": "76,5",  # what the officer typed, waiting for confirmation
         }
     reg = {
         "kind": "cooperative",

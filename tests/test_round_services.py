@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from ocop_core.authz import Actor
@@ -41,6 +43,34 @@ async def test_registering_today_in_lai_chau_gives_round_1_of_2027(core: Core) -
     assert [(e.data["from"], e.data["to"], e.data["reason"]) for e in history] == [
         (None, "national-12-2027#1", "registered")
     ]
+
+
+async def test_two_registrations_creating_one_round_at_once_share_its_row(core: Core) -> None:
+    """The first dossier of a round creates its row; a second transaction doing the same before
+    the first commits waits for it and uses that row instead of failing on the unique key."""
+    _, alice = await core.person("alice")
+    _, bob = await core.person("bob")
+    async with core.session() as s:
+        first = await dossiers.register_dossier(s, core.ctx, alice, registration())
+        second = asyncio.create_task(_register(core, bob))
+        await _until_blocked(core, second)  # bob's insert of the same round waits for this commit
+    assert (await second).round_id == first.round_id
+    async with core.session() as s:
+        assert (await s.exec(select(EvaluationRound.key))).all() == ["national-12-2026#2"]
+
+
+async def _until_blocked(core: Core, task: asyncio.Task[Dossier]) -> None:
+    """On PostgreSQL, until another session waits on a row lock (SQLite serialises writers)."""
+    if core.engine.dialect.name != "postgresql":
+        return
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with asyncio.timeout(20), core.engine.connect() as conn:
+        while not task.done() and not (await conn.execute(waiting)).scalar_one():
+            await conn.rollback()  # a fresh snapshot of pg_stat_activity each time
+            await asyncio.sleep(0.01)
 
 
 async def test_paper_dossier_of_a_former_ha_nam_commune_in_2024(core: Core) -> None:

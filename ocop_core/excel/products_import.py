@@ -547,6 +547,9 @@ def _dossier(row: ProductRow, producer_id: int, now: datetime) -> Dossier:
         certificate_number=row.number,
         certificate_date=row.issued,
         certificate_expiry=row.expiry,
+        # The sheet knows no filing day; the decision's date stands for it, as a certificate is
+        # never dated before its filing day (and the product was not filed on the import's day).
+        filed_on=row.issued,
         details={"imported": True},
         created_at=now,
         updated_at=now,

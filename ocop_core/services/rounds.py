@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -90,20 +90,28 @@ def round_info(ref: RoundRef) -> RoundInfo:
     )
 
 
-async def round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
-    """The stored row of a round, created on first use; the unique key settles a race."""
-    stmt = select(EvaluationRound).where(EvaluationRound.key == ref.key)
-    row = (await s.exec(stmt)).first()
+async def round_row(s: AsyncSession, ref: RoundRef, now: datetime) -> EvaluationRound:
+    """The stored row of ``ref``, created on first use.
+
+    Two transactions may place dossiers in the same new round at once: the unique key arbitrates
+    (INSERT … ON CONFLICT DO NOTHING; on PostgreSQL it waits for the other to commit), then both
+    read the one row, so neither fails on the other's insert.
+    """
+    row = await _stored_round(s, ref.key)
     if row is not None:
         return row
-    row = EvaluationRound(**round_info(ref).__dict__)
-    try:
-        async with s.begin_nested():
-            s.add(row)
-            await s.flush()
-    except IntegrityError:  # another registration created it a moment ago
-        row = (await s.exec(stmt)).one()
+    insert = postgresql.insert if s.bind.dialect.name == "postgresql" else sqlite.insert
+    values = {**round_info(ref).__dict__, "created_at": now}
+    stmt = insert(EvaluationRound).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    await s.exec(stmt)  # type: ignore[call-overload]
+    row = await _stored_round(s, ref.key)
+    if row is None:  # cannot happen: inserted here or committed by the other
+        raise RuntimeError(f"round {ref.key} neither inserted nor found")
     return row
+
+
+async def _stored_round(s: AsyncSession, key: str) -> EvaluationRound | None:
+    return (await s.exec(select(EvaluationRound).where(EvaluationRound.key == key))).first()
 
 
 def set_round_fields(dossier: Dossier, ref: RoundRef | None, row_id: int | None) -> None:
@@ -133,7 +141,7 @@ async def place(
 ) -> DossierEvent:
     """Put the dossier in ``ref`` (None: no loaded plan governs it) and record the move."""
     before = await current_round(s, dossier)
-    row = await round_row(s, ref) if ref is not None else None
+    row = await round_row(s, ref, now) if ref is not None else None
     set_round_fields(dossier, ref, row.id if row else None)
     dossier.next_due = next_due_for(ctx, dossier, today)
     dossier.updated_at = now
