@@ -92,6 +92,7 @@ async def test_full_registration_in_at_most_10_messages(world: dict[str, object]
     assert p.sent - before <= 10
     assert "Mã hồ sơ của bạn: 1226-" in p.text
     assert "Hạn tiếp theo: 09/10/2026" in p.text  # national calendar: file before round 2
+    assert "Hồ sơ được xét trong đợt 2 năm 2026, theo Quyết định 26/2026/QĐ-TTg" in p.text
     assert any("Gửi giấy tờ" in c for c in p.choices)
     assert len(p.last) == 1  # one message: the result and what to do next
     async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]

@@ -182,10 +182,7 @@ async def _round_ids(s: AsyncSession, p: _Pass, moves: Sequence[_Move]) -> dict[
     for move in moves:
         ref = move.after
         if ref is not None and ref.key not in ids:
-            info = rounds.round_info(ref)
-            row = EvaluationRound(**info.__dict__)
-            s.add(row)
-            await s.flush()
+            row = await rounds.round_row(s, ref)
             ids[ref.key] = row.id or 0
             p.rows_by_id[row.id or 0] = row
     return ids

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,6 +35,7 @@ __all__ = [
     "place",
     "round_history",
     "round_info",
+    "round_row",
     "set_round_fields",
 ]
 
@@ -88,23 +90,19 @@ def round_info(ref: RoundRef) -> RoundInfo:
     )
 
 
-async def _round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
-    row = (await s.exec(select(EvaluationRound).where(EvaluationRound.key == ref.key))).first()
+async def round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
+    """The stored row of a round, created on first use; the unique key settles a race."""
+    stmt = select(EvaluationRound).where(EvaluationRound.key == ref.key)
+    row = (await s.exec(stmt)).first()
     if row is not None:
         return row
-    info = round_info(ref)
-    row = EvaluationRound(
-        key=info.key,
-        plan_id=info.plan_id,
-        jurisdiction=info.jurisdiction,
-        ruleset=info.ruleset,
-        year=info.year,
-        number=info.number,
-        intake_due=info.intake_due,
-        commune_due=info.commune_due,
-    )
-    s.add(row)
-    await s.flush()
+    row = EvaluationRound(**round_info(ref).__dict__)
+    try:
+        async with s.begin_nested():
+            s.add(row)
+            await s.flush()
+    except IntegrityError:  # another registration created it a moment ago
+        row = (await s.exec(stmt)).one()
     return row
 
 
@@ -135,7 +133,7 @@ async def place(
 ) -> DossierEvent:
     """Put the dossier in ``ref`` (None: no loaded plan governs it) and record the move."""
     before = await current_round(s, dossier)
-    row = await _round_row(s, ref) if ref is not None else None
+    row = await round_row(s, ref) if ref is not None else None
     set_round_fields(dossier, ref, row.id if row else None)
     dossier.next_due = next_due_for(ctx, dossier, today)
     dossier.updated_at = now

@@ -12,10 +12,11 @@ from bot.flows.types import Choice, Reply
 from ocop_core.admin_units import current_provinces
 from ocop_core.clock import local_today
 from ocop_core.i18n import N_, translate
-from ocop_core.models import Attempt, Commune, ProducerKind
+from ocop_core.models import Attempt, Commune, Dossier, ProducerKind
 from ocop_core.rules import taxonomy
-from ocop_core.services import dossiers, status
+from ocop_core.services import dossiers, rounds, status
 from ocop_core.services.dossiers import ProducerInput, RegistrationInput
+from ocop_core.services.rollover import round_label
 from ocop_core.text import fold
 
 SHARES = ("under_50", "50_75", "over_75", "all")
@@ -347,6 +348,7 @@ async def _create(fc: FlowContext) -> str:
     lines = [fc.t(N_("reg.created"), code=dossier.receipt_code, product=dossier.product_name)]
     _done, total = summary.progress
     lines.append(fc.t(N_("reg.next_steps"), total=total))
+    lines.append(await _round_line(fc, dossier))
     if summary.deadline is not None:
         dl = summary.deadline
         what = dl.milestone.title(fc.locale) if dl.milestone else fc.t(f"deadline.{dl.kind}")
@@ -358,6 +360,17 @@ async def _create(fc: FlowContext) -> str:
     fc.replies.append(Reply("\n".join(lines)))  # the menu that follows offers "send documents"
     fc.data["_done"] = True
     return END
+
+
+async def _round_line(fc: FlowContext, dossier: Dossier) -> str:
+    """Which evaluation round the new dossier is in, under which rules (or the province's plan)."""
+    ruleset = fc.t(f"ruleset.{dossier.ruleset}")
+    info = await rounds.current_round(fc.s, dossier)
+    if info is None:
+        return fc.t(
+            N_("rounds.status.by_province_plan"), code=dossier.receipt_code, ruleset=ruleset
+        )
+    return fc.t(N_("rounds.reg.round"), round=round_label(info, fc.locale), ruleset=ruleset)
 
 
 REGISTRATION = Flow(
