@@ -66,7 +66,7 @@ async def certify(
 
 async def build_world(sessions: async_sessionmaker[AsyncSession], ctx: CoreContext) -> World:
     honey = await submitted_dossier(sessions, ctx, user="p-honey", product="Mật ong bạc hà")
-    # The certified one was filed in the first days of 26/2026 and certified on 01/06/2026: a
+    # The certified one was filed in the first days of 26/2026 and certified on 10/06/2026: a
     # certificate is never dated before its filing day.
     clock = ctx.clock
     assert isinstance(clock, FixedClock)
@@ -74,7 +74,7 @@ async def build_world(sessions: async_sessionmaker[AsyncSession], ctx: CoreConte
     clock.set(vn_time(2026, 5, 25, 9, 0))
     tea = await submitted_dossier(sessions, ctx, user="p-tea", product="Chè Shan tuyết")
     await move_to_province(sessions, ctx, tea, BINH_LU)
-    clock.set(vn_time(2026, 6, 1, 15, 0))
+    clock.set(vn_time(2026, 6, 10, 15, 0))
     await certify(sessions, ctx, tea.dossier_id, "123/QĐ-UBND")
     clock.set(today)
     rice = await submitted_dossier(

@@ -27,6 +27,9 @@ from tests.conftest import vn_time
 from tests.desk_helpers import World, build_world, serve_desk, sign_in_token
 from tests.test_upload_page import CHROMIUM, CHROMIUM_ARGS, _chromium_or_skip
 
+# A real browser on a busy 2-core machine: minutes, not the default minute.
+pytestmark = pytest.mark.timeout(240)
+
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1366, "height": 900}}
 
 

@@ -27,6 +27,9 @@ from tests.fakes.zalo_api import FakeZaloServer
 from tests.test_telegram_e2e import bot_env, onboard, register
 from tests.transcript import document_photo
 
+# Crash and restart of real bot processes: minutes on a busy machine, not the default minute.
+pytestmark = pytest.mark.timeout(240)
+
 TG_SECRET = "tg-webhook-s3cret"
 ZALO_SECRET = "zalo-webhook-s3cret"
 OPEN_ROWS = "SELECT count(*) FROM inbox WHERE status IN ('pending', 'answering')"
