@@ -315,19 +315,23 @@ class Inbox:
 
     async def stop(self, timeout: float = 25.0) -> None:  # noqa: ASYNC109
         """Finish what is in hand and any album still being collected, then stop."""
-        self._flushing = True
-        self._wake.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        # One more round takes the albums that were waiting for their last part.
-        while loop.time() < deadline and await self._claim_and_start(flush=True):
-            pass
+        # The loop ends its round rather than being cancelled inside one: a claim cut half-way
+        # would leave rows leased but never started, handled only once the lease runs out.
         self._stopping = True
         self._wake.set()
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            try:
+                await asyncio.wait_for(asyncio.shield(self._loop_task), timeout)
+            except TimeoutError:
+                self._loop_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._loop_task
+        # One more round takes the albums that were waiting for their last part (what comes
+        # after them in the same chat stays stored for the next start).
+        self._flushing = True
+        await self._claim_and_start(flush=True)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=max(1.0, deadline - loop.time()))
         self.journal.close()
