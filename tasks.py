@@ -4,8 +4,12 @@
     python3 tasks.py run     # create .venv if missing, migrate, start the bot (SQLite, no token)
     python3 tasks.py test    # create .venv if missing, run ruff and the test suite (in parallel)
     python3 tasks.py bench   # run the benchmarks in bench/
+    python3 tasks.py lock    # re-resolve requirements/lock.txt after changing dependencies
 
-The virtual environment is rebuilt only when pyproject.toml changes (a stamp file holds its hash).
+The virtual environment installs exactly the versions in requirements/lock.txt (then the project
+itself without dependencies), so a fresh machine runs what was tested. It is rebuilt only when
+pyproject.toml or the lock changes (a stamp file holds their hash). The lock is made by pip-tools'
+pip-compile from pyproject.toml: a plain requirements file any pip can install, no new tool.
 """
 
 from __future__ import annotations
@@ -22,10 +26,24 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 STAMP = VENV / ".ocop-installed"
+LOCK = ROOT / "requirements" / "lock.txt"
+COMPILE = [
+    "--extra=dev",
+    "--extra=postgres",
+    "--strip-extras",
+    "--allow-unsafe",
+    "--no-emit-index-url",
+    "--no-emit-find-links",
+    f"--output-file={LOCK.relative_to(ROOT)}",
+    "pyproject.toml",
+]
 
 
 def _pyproject_hash() -> str:
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    if LOCK.exists():
+        digest.update(LOCK.read_bytes())
+    return digest.hexdigest()
 
 
 def ensure_venv() -> None:
@@ -39,7 +57,11 @@ def ensure_venv() -> None:
     print("Installing dependencies into .venv ...", flush=True)
     pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", ".[dev,postgres]"], check=True, cwd=ROOT)
+    if LOCK.exists():
+        subprocess.run([*pip, "-r", str(LOCK)], check=True, cwd=ROOT)
+        subprocess.run([*pip, "--no-deps", "-e", "."], check=True, cwd=ROOT)
+    else:  # no lock yet: resolve from pyproject.toml
+        subprocess.run([*pip, "-e", ".[dev,postgres]"], check=True, cwd=ROOT)
     STAMP.write_text(_pyproject_hash())
 
 
@@ -75,12 +97,20 @@ def bench(args: list[str]) -> int:
     return rc
 
 
-COMMANDS = {"run": run, "test": test, "bench": bench}
+def lock(args: list[str]) -> int:
+    """Re-resolve the lock from pyproject.toml (add ``--upgrade`` to move to newer versions)."""
+    rc = subprocess.call([str(BIN / "pip-compile"), "-q", *COMPILE, *args], cwd=ROOT)
+    if rc == 0:
+        print(f"Wrote {LOCK.relative_to(ROOT)}; `python3 tasks.py test` installs it.", flush=True)
+    return rc
+
+
+COMMANDS = {"run": run, "test": test, "bench": bench, "lock": lock}
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        sys.exit("usage: python3 tasks.py {run|test|bench} [args...]")
+        sys.exit("usage: python3 tasks.py {run|test|bench|lock} [args...]")
     ensure_venv()
     sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
 

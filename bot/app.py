@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,8 +22,10 @@ from bot.doctor import announce_startup
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
+from bot.handlers.upload_page import sweep_orphans
 from bot.scheduler import ReminderScheduler
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
+from bot.web_server import HealthRoutes, build_web_app
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
 from ocop_core.db import make_engine, session_factory, transaction, upgrade
@@ -54,15 +58,36 @@ async def open_app(settings: Settings, clock: Clock | None = None) -> AsyncItera
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
     try:
-        await prepare_database(engine)
+        try:
+            await prepare_database(engine)
+        except (DBAPIError, OSError) as exc:
+            raise SettingsError(database_problem(settings, exc)) from None
         ctx = CoreContext(
             clock=clock or SystemClock(),
             plans=PlanRegistry([settings.plans_dir]),
             data_dir=settings.data_dir,
+            limits=settings.attempt_limits(),
         )
         yield App(settings, engine, session_factory(engine), ctx)
     finally:
         await engine.dispose()
+
+
+def database_problem(settings: Settings, exc: BaseException) -> str:
+    """One line naming the database and what to do, instead of a traceback."""
+    url = make_url(settings.database_url)
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:160]
+    if url.get_backend_name() == "sqlite":
+        return (
+            f"database error: {url.database} cannot be used ({detail}). If the file is damaged, "
+            "stop the bot, move it away and restore the latest backup (or start empty), or point "
+            "OCOP_DATABASE_URL elsewhere."
+        )
+    shown = url.render_as_string(hide_password=True)
+    return (
+        f"database error: cannot use {shown} ({detail}). Check that PostgreSQL is running and "
+        "reachable and that OCOP_DATABASE_URL is right."
+    )
 
 
 def channel_report(settings: Settings) -> list[str]:
@@ -70,6 +95,8 @@ def channel_report(settings: Settings) -> list[str]:
     lines = []
     if settings.telegram_token:
         mode = "webhook" if settings.public_url else "polling"
+        if settings.public_url and settings.telegram_webhook_secret is None:
+            mode += ", secret derived from the token"
         lines.append(f"Telegram: configured ({mode})")
     else:
         lines.append("Telegram: not configured (set OCOP_TELEGRAM_TOKEN to enable)")
@@ -79,16 +106,6 @@ def channel_report(settings: Settings) -> list[str]:
     else:
         lines.append("Zalo: not configured (set OCOP_ZALO_BOT_TOKEN to enable)")
     return lines
-
-
-async def health(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})
-
-
-def build_web_app() -> web.Application:
-    web_app = web.Application(client_max_size=25 * 1024 * 1024)
-    web_app.router.add_get("/health", health)
-    return web_app
 
 
 async def mark_stopped(app: App, channel: str, chat_id: str) -> None:
@@ -102,7 +119,16 @@ async def serve(settings: Settings) -> None:
     async with open_app(settings) as app:
         for line in channel_report(settings):
             print(line, flush=True)
-        web_app = build_web_app()
+        web_app = build_web_app(settings)
+        channel_names = [
+            n
+            for n, on in (("telegram", settings.telegram_token), ("zalo", settings.zalo_bot_token))
+            if on
+        ]
+        HealthRoutes(
+            app, min_free_bytes=settings.min_free_mb * 2**20, channels=channel_names
+        ).add_routes(web_app)
+        await asyncio.to_thread(sweep_orphans, settings.data_dir)
         conversations = Conversations(app.sessions, app.ctx, build_flows())
         channels: list[Any] = []
         if settings.telegram_token:
@@ -120,10 +146,18 @@ async def serve(settings: Settings) -> None:
 
             zalo = build_zalo(settings, app.sessions, app.ctx, conversations, web_app)
             channels.append(zalo)
-        runner = web.AppRunner(web_app)
+        # Headers must arrive within the keep-alive deadline, or aiohttp closes the connection.
+        runner = web.AppRunner(web_app, keepalive_timeout=settings.web_header_timeout)
         await runner.setup()
         site = web.TCPSite(runner, settings.web_host, settings.web_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise SettingsError(
+                f"configuration error: OCOP_WEB_PORT: cannot listen on {settings.web_host}:"
+                f"{settings.web_port} ({exc.strerror}); choose a free port"
+            ) from None
         port = runner.addresses[0][1] if runner.addresses else settings.web_port
         print(
             f"Web server on http://{settings.web_host}:{port} (database: "

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bot import cli_doctor, cli_dossiers, cli_officers, cli_plans
+from bot import cli_doctor, cli_dossiers, cli_officers, cli_person, cli_plans
 from bot.app import App, open_app, serve
 from bot.handlers.terminal import chat
 from bot.logging_setup import announce_log_file, setup_logging, terminal_log_file
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
     add.add_argument("--name", default="")
     cli_officers.add_parsers(officer)
+    cli_person.add_parsers(sub)
 
     remind = sub.add_parser("remind", help="compute reminders and send what is due now")
     remind.add_argument(
@@ -228,6 +229,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             app, args.now or app.ctx.clock.now(), dry_run=args.dry_run
         ),
         ("outbox", "stats"): outbox_stats,
+        **cli_person.commands(args),
     }
     sub = getattr(args, f"{cmd}_cmd", "")
     return asyncio.run(_with_app(settings, table[(cmd, sub)]))

@@ -26,8 +26,11 @@ def add_parsers(officer: argparse._SubParsersAction) -> None:  # type: ignore[ty
     invite.add_argument(
         "--days",
         type=int,
-        default=invites.DEFAULT_DAYS,
-        help=f"days the code stays valid (1–{invites.MAX_DAYS}, default {invites.DEFAULT_DAYS})",
+        default=None,
+        help=(
+            f"days the code stays valid (1–{invites.MAX_DAYS}, default {invites.DEFAULT_DAYS}; "
+            f"admin codes at most {invites.ADMIN_MAX_DAYS})"
+        ),
     )
     listing = officer.add_parser("invites", help="list invite codes and their state")
     listing.add_argument("--open", action="store_true", help="only codes not used or revoked")
@@ -63,7 +66,9 @@ async def invite(app: App, args: argparse.Namespace) -> int:
             commune_code=args.commune,
             province_code=args.province,
             role=args.role,
-            days=args.days,
+            days=args.days
+            if args.days is not None
+            else (invites.ADMIN_MAX_DAYS if args.role == "admin" else invites.DEFAULT_DAYS),
         )
         commune = await s.get(Commune, issued.invite.commune_code)
         province = await s.get(Province, issued.invite.province_code)

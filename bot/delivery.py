@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.pacing import ChatPacer
 from ocop_core.clock import Clock
 from ocop_core.db import transaction
@@ -311,6 +312,7 @@ class OutboxDelivery:
             log.exception("delivery through %s raised", name)
             outcome = DeliveryResult(Outcome.TRANSIENT, error=repr(exc))
         if isinstance(outcome, DeliveryResult):
+            metrics.OUTBOX.labels(name, str(outcome.outcome)).inc()
             self._breaker(state, outcome)
             if outcome.outcome == Outcome.RETRY_AFTER:
                 channel.pacer.backoff(row.chat_id, outcome.retry_after or 1.0)

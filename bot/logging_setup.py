@@ -59,6 +59,8 @@ def setup_logging(level: str, secrets: list[str], log_file: Path | None = None) 
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # APScheduler reports every tick of every job at INFO: noise every 30 seconds.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # SQLAlchemy logs statements with their parameters (names, phones) when INFO is on.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
 
 
 def terminal_log_file(

@@ -107,10 +107,36 @@ async def remind(app: App, at: datetime, *, dry_run: bool, out: Print = print) -
         )
         stats = await delivery.drain()
         out(f"delivered: {stats}")
+        await _say_what_is_left(app, {c.name for c in channels}, out)
     finally:
         for channel in channels:
-            await channel.app.shutdown()
+            await _close_channel(channel)
     return 0
+
+
+async def _close_channel(channel: Any) -> None:
+    if getattr(channel, "name", "") == "zalo":
+        await channel.client.close()
+    else:
+        await channel.app.shutdown()
+
+
+async def _say_what_is_left(app: App, delivered: set[str], out: Print) -> None:
+    """Queued rows of channels not configured here are not silently left behind."""
+    async with app.sessions() as s:
+        rows = (
+            await s.exec(
+                select(Outbox.channel, func.count())
+                .where(Outbox.status == OutboxStatus.QUEUED)
+                .group_by(Outbox.channel)
+            )
+        ).all()
+    for channel, count in rows:
+        if channel not in delivered and count:
+            out(
+                f"{count} {channel} message(s) left queued: {channel} is not configured here "
+                f"(set its token, or let `ocop-bot run` with {channel} deliver them)."
+            )
 
 
 async def _open_channels(app: App) -> list[Any]:
@@ -126,6 +152,21 @@ async def _open_channels(app: App) -> list[Any]:
         )
         await telegram.app.initialize()
         channels.append(telegram)
+    if app.settings.zalo_bot_token:
+        from bot.flows import build_flows
+        from bot.flows.router import Conversations
+        from bot.handlers.links import LinkSigner, link_secret
+        from bot.handlers.zalo import ZaloChannel
+
+        signer = LinkSigner(link_secret(app.settings), app.settings.public_url or "")
+        channels.append(
+            ZaloChannel(
+                app.settings,
+                Conversations(app.sessions, app.ctx, build_flows()),
+                data_dir=app.ctx.data_dir,
+                signer=signer,
+            )
+        )
     return channels
 
 

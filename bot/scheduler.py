@@ -16,10 +16,12 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import metrics
 from bot.delivery import DeliveryChannel, DeliveryConfig, OutboxDelivery
 from bot.pacing import ChatPacer
 from ocop_core.db import transaction
 from ocop_core.reminders import QuietHours, compute_fires, dispatch_due
+from ocop_core.services import personal_data
 
 __all__ = ["ReminderScheduler", "delivery_channels"]
 
@@ -74,6 +76,29 @@ class ReminderScheduler:
             **common,
         )
 
+        self.scheduler.add_job(
+            self.retention_job,
+            "interval",
+            hours=6,
+            next_run_time=now + timedelta(minutes=1),
+            id="outbox-retention",
+            **common,
+        )
+
+    async def retention_job(self) -> None:
+        """Delivered messages hold people's texts: forget them after the retention time."""
+        days = self.app.settings.outbox_retention_days
+        try:
+            async with transaction(self.app.sessions) as s:
+                removed = await personal_data.purge_outbox(
+                    s, before=self.app.ctx.clock.now() - timedelta(days=days)
+                )
+        except Exception:
+            log.exception("outbox retention failed")
+            return
+        if removed:
+            log.info("removed %d delivered outbox message(s) older than %d days", removed, days)
+
     async def start(self) -> None:
         await self.delivery.start()
         self.scheduler.start()
@@ -86,6 +111,7 @@ class ReminderScheduler:
         try:
             async with transaction(self.app.sessions) as s:
                 stats = await compute_fires(s, self.app.ctx)
+            metrics.FIRES_COMPUTED.inc(stats.written)
         except Exception:
             log.exception("computing reminder fires failed")
             return

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ocop_core.i18n import LOCALES
 from ocop_core.reminders.schedule import QuietHours
+from ocop_core.services.attempts import AttemptLimits, Limit
 
 
 class Settings(BaseSettings):
@@ -46,6 +51,27 @@ class Settings(BaseSettings):
     link_secret: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
+    # How long an album (several photos sent together) may stay quiet before it is handled.
+    album_wait_seconds: float = Field(default=1.2, ge=0.1, le=120)
+    # Web server limits (seconds): complete headers, a whole request (uploads: longer), and how
+    # many uploads are read at once; /health fails below this much free disk.
+    web_header_timeout: float = Field(default=15.0, gt=0, le=600)
+    web_request_timeout: float = Field(default=30.0, gt=0, le=3600)
+    web_upload_timeout: float = Field(default=300.0, gt=0, le=3600)
+    web_max_uploads: int = Field(default=3, ge=1, le=100)
+    min_free_mb: int = Field(default=200, ge=0, le=10_000_000)
+    # Delivered outbox messages (people's texts) are deleted after this many days.
+    outbox_retention_days: int = Field(default=90, ge=1, le=3650)
+    # Attempt limits on guessing invite codes (/canbo) and receipt codes: wrong codes allowed
+    # per account and for everyone together inside the window (minutes).
+    invite_attempts: int = Field(default=5, ge=1, le=1000)
+    invite_attempts_overall: int = Field(default=50, ge=1, le=100_000)
+    invite_window_minutes: int = Field(default=30, ge=1, le=10_080)
+    receipt_attempts: int = Field(default=10, ge=1, le=1000)
+    receipt_attempts_overall: int = Field(default=300, ge=1, le=100_000)
+    receipt_window_minutes: int = Field(default=15, ge=1, le=10_080)
+    # Chats whose stored updates one process works on at the same time, per channel.
+    inbox_concurrency: int = Field(default=16, ge=1, le=500)
 
     @field_validator("timezone")
     @classmethod
@@ -87,6 +113,32 @@ class Settings(BaseSettings):
             raise ValueError("must be 8 to 256 characters (a Zalo Bot Platform rule)")
         return value
 
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_chars(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError("must be 1 to 256 of A-Z, a-z, 0-9, _ and - (a Telegram rule)")
+        return value
+
+    @field_validator("link_secret")
+    @classmethod
+    def _link_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (it signs download links)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_https(cls, value: str | None) -> str | None:
+        """Telegram and Zalo post webhooks only to https; plain http only on this machine."""
+        if value and value.startswith("http://"):
+            host = value.removeprefix("http://").split("/")[0].rsplit(":", 1)[0]
+            if host not in ("127.0.0.1", "localhost", "[::1]"):
+                raise ValueError("must be an https:// address (platforms refuse plain http)")
+        return value
+
     @field_validator("public_url", "telegram_api_url", "zalo_api_url", "telegram_file_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -100,6 +152,29 @@ class Settings(BaseSettings):
             path = (self.data_dir / "ocop.sqlite3").resolve()
             self.database_url = f"sqlite+aiosqlite:///{path}"
         return self
+
+    def telegram_secret(self) -> str | None:
+        """The webhook secret: OCOP_TELEGRAM_WEBHOOK_SECRET, else one derived from the token
+        (Telegram allows A-Z, a-z, 0-9, _ and -), so webhook mode never runs without one."""
+        if self.telegram_webhook_secret is not None:
+            return self.telegram_webhook_secret.get_secret_value()
+        if self.telegram_token is None:
+            return None
+        key = self.telegram_token.get_secret_value().encode()
+        return hmac.new(key, b"ocop-telegram-webhook", hashlib.sha256).hexdigest()
+
+    def attempt_limits(self) -> AttemptLimits:
+        def limit(per: int, overall: int, minutes: int) -> Limit:
+            return Limit(per, overall, timedelta(minutes=minutes), max(overall * 2 // 5, 1))
+
+        return AttemptLimits(
+            invite=limit(
+                self.invite_attempts, self.invite_attempts_overall, self.invite_window_minutes
+            ),
+            receipt=limit(
+                self.receipt_attempts, self.receipt_attempts_overall, self.receipt_window_minutes
+            ),
+        )
 
     @property
     def tz(self) -> ZoneInfo:

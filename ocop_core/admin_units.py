@@ -69,13 +69,16 @@ async def sync_admin_units(session: AsyncSession) -> int:
 
 
 async def search_communes(
-    session: AsyncSession, province: str, query: str, limit: int = 8
+    session: AsyncSession, province: str | None, query: str, limit: int = 8
 ) -> list[Commune]:
-    """Communes of a province whose name contains every word typed, accents ignored."""
+    """Communes of a province (or of the whole country when ``province`` is None) whose name
+    contains every word typed, accents ignored."""
     words = [w for w in fold(query).split() if w not in {"xa", "phuong", "dac", "khu"}]
-    stmt = select(Commune).where(Commune.province_code == province, col(Commune.legacy).is_(False))
+    stmt = select(Commune).where(col(Commune.legacy).is_(False))
+    if province is not None:
+        stmt = stmt.where(Commune.province_code == province)
     for word in words:
-        stmt = stmt.where(col(Commune.name_ascii).contains(word))
+        stmt = stmt.where(col(Commune.name_ascii).contains(word, autoescape=True))  # "%", "_"
     rows = (await session.exec(stmt.order_by(Commune.name).limit(limit * 4))).all()
     # Whole-word matches first: "tam duong" should put "Xã Tam Đường" before "Tam Đường Mới".
     rows = sorted(rows, key=lambda c: (not c.name_ascii.endswith(" ".join(words)), c.name))

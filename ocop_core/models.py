@@ -293,3 +293,84 @@ class Invite(SQLModel, table=True):
     used_at: datetime | None = None
     used_by: int | None = Field(default=None, foreign_key="account.id")
     revoked_at: datetime | None = None
+
+
+class InboxStatus(StrEnum):
+    PENDING = "pending"  # stored and acknowledged, not processed yet
+    ANSWERING = "answering"  # processed (effects committed); its replies are being sent
+    DONE = "done"
+    SKIPPED = "skipped"  # part of a flood: not processed, the person is told once
+    FAILED = "failed"  # processing kept failing; the person was told
+
+
+class InboxItem(SQLModel, table=True):
+    """One platform update, written before it is acknowledged (durable ingress).
+
+    Unique on (channel, update key), so a replay or a platform's redelivery is a no-op. Rows of
+    one chat are processed in id order; a lease lets several processes share the table.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        UniqueConstraint("channel", "update_key"),
+        Index("ix_inbox_open", "status", "channel", "chat_key", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    update_key: str = Field(max_length=128)  # Telegram update_id, Zalo message_id
+    chat_key: str = Field(max_length=64)
+    group_key: str | None = Field(default=None, max_length=64)  # an album's media_group_id
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default=InboxStatus.PENDING, max_length=16)
+    attempts: int = 0
+    received_at: datetime = Field(default_factory=utc_now)
+    lease_until: datetime | None = None
+    worker: str = Field(default="", max_length=64)
+    replies: list[Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    done_at: datetime | None = None
+
+
+class OnceMarker(SQLModel, table=True):
+    """A key that may be claimed once (a single-use link): inserted in the transaction of the
+    change it guards, so a rollback frees it again."""
+
+    key: str = Field(primary_key=True, max_length=200)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class ServedFile(SQLModel, table=True):
+    """A file the bot offered to one person through a download link (the link names this id,
+    never a path). Only stored media, document exports and reports are ever registered."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    path: str = Field(max_length=400)  # relative to the data directory
+    filename: str = Field(max_length=200)
+    mime: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class FailedAttempt(SQLModel, table=True):
+    """A wrong invite or receipt code (the code itself is never kept): attempt limits count
+    these inside a window."""
+
+    __table_args__ = (Index("ix_failedattempt_kind_at", "kind", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    at: datetime = Field(default_factory=utc_now)
+
+
+class DataAccess(SQLModel, table=True):
+    """An officer saw a producer's personal data (the dossier card, a document): Decree
+    13/2023 asks that such access be traceable. Kept apart from the dossier's own events."""
+
+    __table_args__ = (Index("ix_dataaccess_dossier_at", "dossier_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    officer_id: int | None = Field(default=None, foreign_key="account.id")
+    dossier_id: int = Field(foreign_key="dossier.id")
+    what: str = Field(max_length=64)  # "card", "document:<requirement>"
+    at: datetime = Field(default_factory=utc_now)

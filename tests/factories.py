@@ -18,6 +18,18 @@ TAN_PHONG = "03408"
 HOAN_KIEM = "00070"
 
 
+# The rest of Mẫu 01, as the producer's one sitting leaves it (submitting needs it).
+MAU01_DETAILS = {
+    "description": "Mật ong hoa bạc hà.",
+    "local_share": "over_75",
+    "workers": 12,
+    "idea_origin": "tradition",
+    "identity": "Nghề nuôi ong của người Giáy",
+    "market": "province",
+    "support": "packaging",
+}
+
+
 def registration(
     commune: str = BINH_LU, criteria_set: int = 4, name: str = "Mật ong bạc hà", **kw: Any
 ) -> RegistrationInput:
@@ -31,6 +43,7 @@ def registration(
         ),
         product_name=name,
         criteria_set=criteria_set,
+        details=kw.pop("details", dict(MAU01_DETAILS)),
         **kw,
     )
 

@@ -247,9 +247,7 @@ async def test_replies_overtake_a_fan_out(
     asker = server.person(first_name="Hỏi")
     clock = JumpClock(MORNING)
     engine = _engine(core, telegram, clock)
-    assert telegram.app.updater is not None
-    await telegram.app.start()
-    await telegram.app.updater.start_polling(timeout=1)
+    await telegram.start()  # polling into the inbox
     await engine.start()
     latencies = []
     try:
@@ -263,8 +261,7 @@ async def test_replies_overtake_a_fan_out(
         await server.wait_until(lambda: all(p.inbox for p, _ in people), timeout=30)
     finally:
         await engine.stop()
-        await telegram.app.updater.stop()
-        await telegram.app.stop()
+        await telegram.stop()
     print(f"\nreply latencies during the fan-out: {[round(x, 2) for x in latencies]} s")
     assert not [r for r in server.rejections if r.error_code == 429]
     # The answers came while the fan-out was still going.

@@ -165,7 +165,7 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     assert "Đã ghi kết quả kiểm tra" in o.text and "Kiểm tra của xã: đạt 4/4" in o.text
     report = files_of(o)
     assert report and report[0].name.startswith("mau03-")
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     assert "Chuyển hồ sơ" in o.text and "Cơ quan OCOP tỉnh" in o.text
     await o.tap("Xác nhận chuyển")
     assert "Đã chuyển hồ sơ" in o.text and "Chờ Hội đồng cấp tỉnh chấm điểm" in o.text
@@ -183,11 +183,12 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     producer_b = Person(world["conv"], "prod-b")  # type: ignore[arg-type]
     await producer_b.say("/documents")
     await producer_b.tap("Submit")  # the producer resubmits (all blocking documents are there)
+    await producer_b.tap("📨 Submit")  # after the confirmation screen
     await o.tap("Danh sách")
     await o.tap(b.code)
     await run_check(o, met=(True, False, True, True))
     assert "đạt 3/4" in o.text
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     await o.tap("Xác nhận chuyển")
     assert "Đã chuyển hồ sơ" in o.text
 
@@ -195,7 +196,7 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     await o.tap("Danh sách")
     await o.say(c.code.lower().replace("-", ""))
     await run_check(o, met=(True, True, True, True))
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     await o.tap("Xác nhận chuyển")
     await o.tap("Danh sách")
     assert "Chờ Hội đồng cấp tỉnh chấm điểm: 3" in o.text and "Không có hồ sơ nào ở đây" in o.text
@@ -215,8 +216,10 @@ async def test_commune_officer_takes_three_dossiers_to_the_province(world: World
     by_account: dict[int, list[str]] = {}
     for row in rows:
         by_account.setdefault(row.account_id, []).append(row.payload["text"])
-        assert row.idempotency_key.startswith("notice:")
+        # producers get "notice:…"; the officer is told of B's resubmission ("submitted:…")
+        assert row.idempotency_key.startswith(("notice:", "submitted:"))
     assert len({r.idempotency_key for r in rows}) == len(rows)
+    assert sum(r.idempotency_key.startswith("submitted:") for r in rows) == 1
     texts_a = by_account[a.producer_account_id]
     assert any("UBND xã đã tiếp nhận và kiểm tra hồ sơ" in t for t in texts_a)
     assert any("đã được chuyển lên Cơ quan OCOP tỉnh" in t for t in texts_a)
@@ -307,7 +310,7 @@ async def test_points_stars_forward_and_certificate(world: World) -> None:
     await staff.tap("Đúng, ghi điểm")
     assert "Đã ghi 89,5 điểm → 4 sao" in staff.text
     assert "Chưa đủ 90 điểm nên không chuyển lên Bộ" in staff.text
-    assert not any("Chuyển lên cấp trên" in c for c in staff.choices)
+    assert not any("📤 Chuyển lên" in c for c in staff.choices)
     d = await dossier(sessions, low.dossier_id)  # type: ignore[arg-type]
     assert (d.stage, d.stars, d.points) == (Stage.PROVINCE_SCORED, 4, 89.5)
     staff_actor = await officer_actor(sessions, ctx, Role.PROVINCE, BINH_LU)  # type: ignore[arg-type]
@@ -341,7 +344,7 @@ async def test_points_stars_forward_and_certificate(world: World) -> None:
     assert "90 điểm → tiềm năng 5 sao. Xác nhận?" in staff.text  # only the Ministry awards 5★
     await staff.tap("Đúng, ghi điểm")
     assert "Đã ghi 90 điểm → 5 sao" in staff.text and "gửi hồ sơ lên Bộ" in staff.text
-    await staff.tap("Chuyển lên cấp trên")
+    await staff.tap("📤 Chuyển lên")
     assert "Bộ Nông nghiệp và Môi trường" in staff.text
     await staff.tap("Xác nhận chuyển")
     assert (await dossier(sessions, high.dossier_id)).stage == Stage.AT_CENTRAL  # type: ignore[arg-type]
@@ -466,7 +469,7 @@ async def test_forward_refused_when_a_knockout_document_is_missing(world: World)
     await run_check(o, met=(True, True, True, True))
     # The food-safety certificate turns out forged: it is withdrawn from the dossier.
     await withdraw_document(world["sessions"], a.dossier_id, "food_safety_certificate")  # type: ignore[arg-type]
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     assert "Chưa thể chuyển hồ sơ: còn thiếu 1 giấy tờ" in o.text
     assert "⛔ Thiếu (không có là bị loại): Giấy chứng nhận cơ sở đủ điều kiện" in o.text
     assert (await dossier(world["sessions"], a.dossier_id)).stage == Stage.COMMUNE_CHECKED  # type: ignore[arg-type]
@@ -474,7 +477,7 @@ async def test_forward_refused_when_a_knockout_document_is_missing(world: World)
     b = await seed(world, "pb", "Chè shan tuyết")
     await o.say(f"/xa {b.code}")
     await run_check(o, met=(True, True, True, True))
-    await o.tap("Chuyển lên cấp trên")
+    await o.tap("📤 Chuyển lên")
     await withdraw_document(world["sessions"], b.dossier_id, "food_safety_certificate")  # type: ignore[arg-type]
     await o.tap("Xác nhận chuyển")
     assert "⛔ Thiếu (không có là bị loại)" in o.text
@@ -513,7 +516,7 @@ async def test_a_stale_card_is_refused_after_someone_else_acted(world: World) ->
     # Again, but Lan acts while Minh is typing the reason: refused at the confirmation.
     await minh.tap("Loại hồ sơ")
     await minh.say("Sản phẩm sao chép")
-    await lan.tap("Chuyển lên cấp trên")
+    await lan.tap("📤 Chuyển lên")
     await lan.tap("Xác nhận chuyển")
     await minh.tap("Xác nhận loại")
     assert "vừa được người khác cập nhật" in minh.text
@@ -603,7 +606,7 @@ async def test_officer_journey_with_numbered_answers(world: World) -> None:
         await o.say("bo qua")  # "Bỏ qua" typed without accents
     await o.say("xac nhan")  # the first words of "✅ Xác nhận, lập Mẫu 03", no accents
     assert "Đã ghi kết quả kiểm tra" in o.text and files_of(o)
-    await o.say(_number(o, "Chuyển lên cấp trên"))
+    await o.say(_number(o, "📤 Chuyển lên"))
     await o.say("1")
     assert "Đã chuyển hồ sơ" in o.text
     assert (await dossier(world["sessions"], a.dossier_id)).stage == Stage.AT_PROVINCE  # type: ignore[arg-type]

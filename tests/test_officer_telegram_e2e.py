@@ -70,7 +70,7 @@ async def test_commune_officer_on_telegram(server: FakeTelegramServer, tmp_path:
         await tap(lan, "Tiếng Việt")
         assert "/canbo" in await tap(lan, "Cán bộ xã")
         await tap(lan, "Tôi đồng ý")
-        await turn(lan, lan.share_contact("+84912345679"))
+        await turn(lan, lan.share_contact("+84912345679"), n=2)  # said, then the menu
         text = await turn(lan, lan.send_text(f"/canbo {code}"))
         assert "Bạn đã là cán bộ OCOP của Xã Bình Lư" in text, text
         text = await turn(lan, lan.send_text("/xa"))
@@ -91,7 +91,7 @@ async def test_commune_officer_on_telegram(server: FakeTelegramServer, tmp_path:
         report = PdfReader(io.BytesIO(documents(lan, since)[0]))
         assert TITLE in report.pages[0].extract_text()
 
-        await tap(lan, "Chuyển lên cấp trên")
+        await tap(lan, "📤 Chuyển lên")
         text = await tap(lan, "Xác nhận chuyển")
         assert "Đã chuyển hồ sơ" in text and "Chờ Hội đồng cấp tỉnh chấm điểm" in text
         async with transaction(sessions) as s:

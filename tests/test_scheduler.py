@@ -52,7 +52,7 @@ async def test_run_computes_dispatches_and_delivers_on_its_own(core: Core, tmp_p
     assert list(delivery_channels([channel, NotADeliveryChannel()])) == ["telegram"]
     scheduler = ReminderScheduler(app, [channel, NotADeliveryChannel()])
     jobs = {job.id: job.trigger.interval.total_seconds() for job in scheduler.scheduler.get_jobs()}
-    assert jobs == {"compute-fires": 600, "dispatch-fires": 30}
+    assert jobs == {"compute-fires": 600, "dispatch-fires": 30, "outbox-retention": 6 * 3600}
     await scheduler.start()
     try:
         # The compute job runs at start and dispatches at once; delivery picks the rows up.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,13 @@ import pytest
 from aiohttp import web
 from sqlmodel import select
 
-from bot.handlers.links import DOWNLOAD_PATH, LinkSigner, OnceStore
-from bot.handlers.upload_page import LinkRoutes
+from bot.handlers import upload_page
+from bot.handlers.links import DOWNLOAD_PATH, LinkSigner, register_file
+from bot.handlers.upload_page import LinkRoutes, sweep_orphans
 from ocop_core.clock import VN_TZ, FixedClock
 from ocop_core.db import make_engine, session_factory, transaction
 from ocop_core.lifecycle import Stage
-from ocop_core.models import Account, Document, Dossier
+from ocop_core.models import Account, Document, Dossier, ServedFile
 from ocop_core.plans import PlanRegistry
 from ocop_core.services import accounts, dossiers
 from ocop_core.services.context import CoreContext
@@ -88,9 +90,7 @@ async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         site.notices.append((account.id or 0, text))
 
     web_app = web.Application()
-    LinkRoutes(
-        sessions, ctx, signer, OnceStore(tmp_path / "once"), tz=VN_TZ, notify=notify
-    ).add_routes(web_app)
+    LinkRoutes(sessions, ctx, signer, tz=VN_TZ, notify=notify).add_routes(web_app)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
@@ -139,6 +139,18 @@ async def test_upload_once_then_refused(site: Site) -> None:
         assert len(await site.documents()) == 1
 
 
+async def test_one_link_takes_several_pdfs_and_leads_back_to_zalo(site: Site) -> None:
+    form = aiohttp.FormData()
+    form.add_field("file", pdf_file(2), filename="a.pdf", content_type="application/pdf")
+    form.add_field("file", pdf_file(1), filename="b.pdf", content_type="application/pdf")
+    async with aiohttp.ClientSession() as http, http.post(site.link(), data=form) as resp:
+        page = await resp.text()
+    assert resp.status == 200 and "(3 trang)" in page
+    assert 'href="https://zalo.me/"' in page and "Quay lại Zalo" in page
+    docs = await site.documents()
+    assert len(docs) == 2 and sum(d.pages for d in docs) == 3
+
+
 async def test_bad_links_and_files_are_refused_cleanly(site: Site) -> None:
     async with aiohttp.ClientSession() as http:
         # Expired.
@@ -179,26 +191,83 @@ async def test_bad_links_and_files_are_refused_cleanly(site: Site) -> None:
             assert resp.status == 403 and 'type="file"' not in await resp.text()
         status, page = await post_file(http, late, pdf_file(3))
         assert status == 403 and len(await site.documents()) == 1
+    assert not list((site.ctx.data_dir / "tmp").iterdir())  # no temporary file left behind
 
 
-async def test_download_links(site: Site, tmp_path: Path) -> None:
-    exports = site.ctx.data_dir / "exports"
+async def test_a_refused_big_upload_leaves_nothing_and_the_link_usable(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_page, "MAX_UPLOAD", 256 * 1024)
+    url = site.link()
+    async with aiohttp.ClientSession() as http:
+        status, page = await post_file(http, url, b"%PDF-1.4\n" + b"0" * 600_000)
+        assert status == 413 and 'href="/link/u/' in page
+        assert not list((site.ctx.data_dir / "tmp").iterdir())
+        status, page = await post_file(http, url, pdf_file(1))
+        assert status == 200 and len(await site.documents()) == 1
+
+
+def test_orphans_are_swept_at_start(tmp_path: Path) -> None:
+    import sqlite3
+
+    data = tmp_path / "var"
+    (data / "tmp").mkdir(parents=True)
+    (data / "tmp" / "x.part").write_bytes(b"half an upload")
+    (data / "media" / "ab").mkdir(parents=True)
+    orphan, kept, fresh = (data / "media" / "ab" / n for n in ("orphan.pdf", "kept.pdf", "new.pdf"))
+    for path in (orphan, kept, fresh):
+        path.write_bytes(b"%PDF")
+    old = time.time() - 2 * 3600
+    os.utime(orphan, (old, old))
+    os.utime(kept, (old, old))
+    with sqlite3.connect(data / "ocop.sqlite3") as db:
+        db.execute("CREATE TABLE document (path TEXT)")
+        db.execute("INSERT INTO document VALUES ('media/ab/kept.pdf')")
+    assert sweep_orphans(data) == 2
+    assert kept.exists() and fresh.exists() and not orphan.exists()
+
+
+async def test_download_links_name_registered_files_only(site: Site, tmp_path: Path) -> None:
+    data = site.ctx.data_dir
+    exports = data / "exports"
     exports.mkdir(parents=True)
     (exports / "a.pdf").write_bytes(pdf_file(1))
+    (data / "ocop.sqlite3").write_bytes(b"SQLite format 3\x00 everyone's personal data")
+    (exports / "db-link").symlink_to(data / "ocop.sqlite3")
+    async with transaction(site.sessions) as s:  # type: ignore[arg-type]
+        file_id = await register_file(
+            s, data, site.owner_id, exports / "a.pdf", "Mẫu 02.pdf", "application/pdf"
+        )
+        refused = [
+            await register_file(s, data, site.owner_id, data / "ocop.sqlite3", "x", "x/y"),
+            await register_file(s, data, site.owner_id, exports / "db-link", "x", "x/y"),
+            await register_file(s, data, site.owner_id, Path("/etc/passwd"), "x", "x/y"),
+        ]
+        # A row pointing at the database (as if written by a bug) is still never served.
+        bad = ServedFile(account_id=site.owner_id, path="ocop.sqlite3", filename="a", mime="a/b")
+        s.add(bad)
+        await s.flush()
+        bad_id = bad.id or 0
+    assert file_id is not None and refused == [None, None, None]
     async with aiohttp.ClientSession() as http:
-        url = site.signer.download_url("exports/a.pdf", "Mẫu 02.pdf", "application/pdf")
+        url = site.signer.download_url(file_id, site.owner_id, "Mẫu 02.pdf")
         async with http.get(url) as resp:
             assert resp.status == 200 and (await resp.read()).startswith(b"%PDF")
             assert "attachment" in resp.headers["Content-Disposition"]
-        expired = site.signer.download_url("exports/a.pdf", "a.pdf", "application/pdf", ttl=-1)
+        expired = site.signer.download_url(file_id, site.owner_id, "a.pdf", ttl=-1)
         async with http.get(expired) as resp:
             assert resp.status == 410
-        # A signed path outside the data directory is still refused.
-        escape = site.signer.download_url("../../etc/passwd", "x", "text/plain")
-        async with http.get(escape) as resp:
-            assert resp.status == 404
+        # Someone else's id, an unknown id, the database row: nothing.
+        for fid, account in ((file_id, site.other_id), (file_id + 999, site.owner_id)):
+            async with http.get(site.signer.download_url(fid, account, "a.pdf")) as resp:
+                assert resp.status == 404
+        async with http.get(site.signer.download_url(bad_id, site.owner_id, "a")) as resp:
+            assert resp.status == 404 and b"SQLite" not in await resp.read()
         async with http.get(f"{site.base}{DOWNLOAD_PATH}forged.sig/a.pdf") as resp:
             assert resp.status == 403
+        old_style = f"{site.base}{DOWNLOAD_PATH}../ocop.sqlite3"
+        async with http.get(old_style) as resp:
+            assert resp.status in (403, 404) and b"SQLite" not in await resp.read()
 
 
 def _chromium_or_skip() -> None:

@@ -17,7 +17,7 @@ from bot.delivery import DeliveryChannel, OutboxDelivery, Outcome
 from bot.flows import build_flows
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Choice, FileOut, Reply, UploadSlot
-from bot.handlers.links import LinkError, LinkSigner, OnceStore, link_secret
+from bot.handlers.links import LinkError, LinkSigner, link_secret
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo import CAPS, BadUpdate, ZaloChannel, parse_update, split_message
 from bot.scheduler import delivery_channels
@@ -126,8 +126,15 @@ def test_signed_links_round_trip_and_refuse_edits() -> None:
         42,
         "mau02_self_assessment",
     )
-    body, mac = token.split(".")
-    for bad in (f"{body}x.{mac}", f"{body}.{mac[:-1]}", "nodot", f"{body}.", token + "a"):
+    body, stamp, mac = token.split(".")
+    forged = (
+        f"{body}x.{stamp}.{mac}",
+        f"{body}.{stamp}.{mac[:-1]}",
+        "nodot",
+        f"{body}.",
+        "x" * 3000,
+    )
+    for bad in (*forged, token + "a"):
         with pytest.raises(LinkError) as err:
             signer.upload_grant(bad)
         assert err.value.reason == "invalid"
@@ -142,22 +149,15 @@ def test_signed_links_round_trip_and_refuse_edits() -> None:
     assert signer.upload_token(7, 42, "x", "vi") != signer.upload_token(7, 42, "x", "vi")
 
 
-def test_link_secret_comes_from_settings() -> None:
-    a = Settings(zalo_bot_token=SecretStr("1:abc"), data_dir=Path("/tmp/x"))
-    b = Settings(zalo_bot_token=SecretStr("1:abc"), data_dir=Path("/tmp/y"))
-    c = Settings(zalo_bot_token=SecretStr("1:abd"))
-    d = Settings(zalo_bot_token=SecretStr("1:abc"), link_secret=SecretStr("chosen"))
-    assert link_secret(a) == link_secret(b) != link_secret(c)
-    assert link_secret(d) == b"chosen"
-
-
-def test_once_store(tmp_path: Path) -> None:
-    once = OnceStore(tmp_path)
-    assert once.claim("a") and not once.claim("a") and once.seen("a")
-    assert OnceStore(tmp_path).seen("a")  # another process, or after a restart
-    once.release("a")
-    assert once.claim("a")
-    assert once.prune(3600) == 0 and once.prune(-1) == 1 and not once.seen("a")
+def test_link_secret_is_generated_once_into_the_data_dir(tmp_path: Path) -> None:
+    a = Settings(zalo_bot_token=SecretStr("1:abc"), data_dir=tmp_path / "x")
+    b = Settings(zalo_bot_token=SecretStr("1:abc"), data_dir=tmp_path / "y")
+    d = Settings(zalo_bot_token=SecretStr("1:abc"), link_secret=SecretStr("chosen-long-secret"))
+    first = link_secret(a)
+    assert len(first) >= 32 and link_secret(a) == first  # kept across restarts
+    assert link_secret(b) != first  # not derived from the bot token
+    assert (tmp_path / "x" / "link-secret").stat().st_mode & 0o777 == 0o600
+    assert link_secret(d) == b"chosen-long-secret"
 
 
 # -- flows on a photos-only channel -------------------------------------------------------------
@@ -206,21 +206,33 @@ async def test_without_upload_links_the_old_answer(conv: Conversations) -> None:
 
 
 class _NoConversations:
+    """Only the database: files shown through links are registered there."""
+
+    def __init__(self, sessions: Any, account_id: int) -> None:
+        self.sessions = sessions
+        self.account_id = account_id
+
     async def handle(self, *_args: object) -> Result:
         raise AssertionError("not used")
 
 
 @pytest.fixture
-async def channel(tmp_path: Path) -> AsyncIterator[tuple[ZaloChannel, FakeZaloServer]]:
+async def channel(
+    tmp_path: Path, sqlite_url: str
+) -> AsyncIterator[tuple[ZaloChannel, FakeZaloServer]]:
+    engine = make_engine(sqlite_url)
+    sessions = session_factory(engine)
     async with FakeZaloServer() as fake:
         data_dir = tmp_path / "data"
         signer = LinkSigner(b"k")
         # Our web server, for the links (Zalo fetches photos from it).
         web_app = web.Application()
         ctx = CoreContext(data_dir=data_dir)
-        LinkRoutes(cast(Any, None), ctx, signer, OnceStore(tmp_path / "o"), tz=VN_TZ).add_routes(
-            web_app
-        )
+        async with transaction(sessions) as s:
+            account = await accounts.get_or_create_account(
+                s, ctx, channel="zalo", platform_user_id="lan", chat_id="lan"
+            )
+        LinkRoutes(sessions, ctx, signer, tz=VN_TZ).add_routes(web_app)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -232,14 +244,14 @@ async def channel(tmp_path: Path) -> AsyncIterator[tuple[ZaloChannel, FakeZaloSe
             public_url=base,
             data_dir=data_dir,
         )
-        zalo = ZaloChannel(
-            settings, cast(Any, _NoConversations()), data_dir=data_dir, signer=signer
-        )
+        conversations = _NoConversations(sessions, account.id or 0)
+        zalo = ZaloChannel(settings, cast(Any, conversations), data_dir=data_dir, signer=signer)
         try:
             yield zalo, fake
         finally:
             await zalo.client.close()
             await runner.cleanup()
+            await engine.dispose()
         fake.assert_no_rejections()
 
 
@@ -248,7 +260,7 @@ async def test_rendering_choices_links_files_and_photos(
 ) -> None:
     zalo, fake = channel
     lan = fake.person("Lan")
-    result = Result([], account_id=7, locale="vi")
+    result = Result([], account_id=zalo.conversations.account_id, locale="vi")  # type: ignore[attr-defined]
     await zalo.send_reply(
         lan.id, Reply("Chọn một:", (Choice("a", "Có"), Choice("b", "Không"))), result
     )
@@ -277,6 +289,11 @@ async def test_rendering_choices_links_files_and_photos(
     await zalo.send_reply(lan.id, Reply("Giấy tờ:", files=files), result)
     texts = [m.text or "" for m in lan.inbox if m.kind == "text"]
     assert texts[-1].count("/link/f/") == 2 and "a.pdf" in texts[-1] and "b.pdf" in texts[-1]
+    # The database or the link key are never offered, whatever a flow hands over.
+    (zalo.data_dir / "ocop.sqlite3").write_bytes(b"SQLite format 3\x00")
+    secret = [FileOut(zalo.data_dir / "ocop.sqlite3", "db", "application/octet-stream")]
+    await zalo.send_reply(lan.id, Reply("Tệp:", files=tuple(secret)), result)
+    assert "/link/f/" not in (lan.last_text() or "")
     [photo] = [m for m in lan.inbox if m.kind == "photo"]
     assert photo.photo == out.getvalue() and photo.text == "Ảnh"
     # A long text: two messages within the limit.

@@ -1,5 +1,4 @@
-"""Command names in Vietnamese (without accents, as Telegram requires) and English, and the
-words that mean the same when typed."""
+"""Command names in Vietnamese (without accents, as Telegram requires) and English."""
 
 from __future__ import annotations
 
@@ -29,19 +28,11 @@ COMMAND_ALIASES: dict[str, str] = {
     "canbo": "officer_join",
     "xa": "officer_inbox",
     "tinh": "officer_inbox",
+    "dulieu": "data_rights",
 }
 
-# The same intents typed as words (compared without accents, lower case).
-WORD_COMMANDS: dict[str, str] = {
-    "huy": "cancel",
-    "huy bo": "cancel",
-    "cancel": "cancel",
-    "quay lai": "back",
-    "back": "back",
-    "tro giup": "help",
-    "help": "help",
-    "menu": "cancel",
-}
+# The same intents typed as words ("huy", "quay lai", "menu"…) are global intents: their words
+# live in the catalogs (see ``bot.flows.intents``).
 
 # The command menu shown by the platforms (setMyCommands): name → catalog key.
 MENU_COMMANDS: list[tuple[str, str]] = [

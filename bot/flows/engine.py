@@ -2,8 +2,8 @@
 
 A flow is a set of named steps. Each step asks (``prompt``) and checks the answer (``handle``);
 a wrong answer raises ``Reask`` with the specific problem and the same question is asked again.
-Choices offered by the last prompt are remembered in the state, so a typed "2", a label, or a
-label without accents all count as a tap, on every channel.
+Choices offered by the last prompt are remembered in the state, so a typed "2", a label, or
+any of its words without accents all count as a tap, on every channel (see ``matching``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from ocop_core.errors import DomainError
 from ocop_core.i18n import N_, normalise_locale, translate
 from ocop_core.models import Account, ConversationState
 from ocop_core.services.context import CoreContext
-from ocop_core.text import fold
 
 log = logging.getLogger("ocop.flows")
 
@@ -135,33 +134,6 @@ def token_for(version: int) -> str:
     """A 2-character tag of the prompt a button belongs to; old buttons no longer match."""
     alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
     return alphabet[(version // 36) % 36] + alphabet[version % 36]
-
-
-def match_choice(text: str, offered: list[list[str]]) -> str | None:
-    """A typed answer as a choice: its number, its label, or its label without accents."""
-    raw = text.strip().rstrip(".)")
-    if raw.isdigit():
-        index = int(raw) - 1
-        return offered[index][0] if 0 <= index < len(offered) else None
-    folded = fold(text)
-    if not folded:
-        return None
-    for choice_id, label in offered:
-        if fold(label) == folded or fold(_strip_marks(label)) == folded:
-            return choice_id
-    # The first words of a long label ("chu the san xuat" for "Chủ thể sản xuất (hộ, HTX…)"),
-    # when they point at exactly one option.
-    starts = [
-        cid
-        for cid, label in offered
-        if len(folded) >= 4 and fold(_strip_marks(label)).startswith(folded)
-    ]
-    return starts[0] if len(starts) == 1 else None
-
-
-def _strip_marks(label: str) -> str:
-    """Labels may carry status marks ("✅ Giấy ĐKKD"); people type the words only."""
-    return "".join(ch for ch in label if ch.isalnum() or ch.isspace())
 
 
 async def load_state(s: AsyncSession, account: Account, *, lock: bool) -> ConversationState:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
-from bot.flows.types import Choice, Reply
+from bot.flows.types import Choice, Kind, Reply
 from ocop_core.i18n import N_
 from ocop_core.phones import normalise_vn_mobile
 from ocop_core.services import accounts
@@ -22,7 +22,9 @@ async def ask_language(fc: FlowContext) -> Reply:
 async def got_language(fc: FlowContext, answer: Answer) -> str:
     choice = answer.require_choice()
     await accounts.set_locale(fc.s, fc.account, choice.removeprefix("lang:"))
-    return "role" if fc.data.get("_onboarding", True) else END
+    if not fc.data.get("_onboarding", True):
+        return END
+    return "consent" if fc.data.get("_after") else "role"  # came with an invite: an officer
 
 
 async def ask_role(fc: FlowContext) -> Reply:
@@ -66,6 +68,8 @@ async def ask_phone(fc: FlowContext) -> Reply:
 
 
 async def got_phone(fc: FlowContext, answer: Answer) -> str:
+    if answer.kind == Kind.CONTACT and not answer.phone:  # another person's contact card
+        raise Reask(N_("onboarding.phone.not_own"))
     if answer.phone:
         number = normalise_vn_mobile(answer.phone)
         verified = number is not None

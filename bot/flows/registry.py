@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from bot.flows.data_rights import DATA_RIGHTS
 from bot.flows.engine import Flow
 from bot.flows.officer.flow import OFFICER_INBOX
 from bot.flows.officer.join import OFFICER_JOIN
 from bot.flows.onboarding import LANGUAGE, ONBOARDING
+from bot.flows.producer.details import DETAILS
 from bot.flows.producer.documents import DOCUMENTS
 from bot.flows.producer.registration import REGISTRATION
 
 
 def build_flows() -> dict[str, Flow]:
-    flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS, OFFICER_JOIN, OFFICER_INBOX]
+    flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS, DETAILS, OFFICER_JOIN, OFFICER_INBOX]
+    flows.append(DATA_RIGHTS)
     return {f.name: f for f in flows}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.flows.commands import COMMAND_ALIASES, WORD_COMMANDS
+from bot.flows import intents
+from bot.flows.commands import COMMAND_ALIASES
 from bot.flows.engine import (
     END,
     Answer,
@@ -19,11 +21,11 @@ from bot.flows.engine import (
     Reask,
     domain_message,
     load_state,
-    match_choice,
     offered_choices,
     save_state,
     token_for,
 )
+from bot.flows.matching import ChoiceMatch, match_choice
 from bot.flows.menu import menu_reply
 from bot.flows.producer import status as status_flow
 from bot.flows.types import Capabilities, Choice, Incoming, Kind, Outgoing, Reply, UploadSlot
@@ -33,7 +35,6 @@ from ocop_core.i18n import N_, translate
 from ocop_core.models import Account
 from ocop_core.services import accounts, outbox
 from ocop_core.services.context import CoreContext
-from ocop_core.text import fold
 
 log = logging.getLogger("ocop.router")
 
@@ -53,6 +54,9 @@ class Result:
     locale: str = "vi"
 
 
+BeforeCommit = Callable[[AsyncSession, Result], Awaitable[None]]
+
+
 class Conversations:
     def __init__(
         self,
@@ -66,15 +70,21 @@ class Conversations:
         url = str(sessions.kw["bind"].url) if "bind" in sessions.kw else ""
         self._lock_rows = bool(url) and not is_sqlite(url)
 
-    async def handle(self, inc: Incoming, caps: Capabilities) -> Result:
+    async def handle(
+        self, inc: Incoming, caps: Capabilities, *, before_commit: BeforeCommit | None = None
+    ) -> Result:
+        """``before_commit`` runs inside the step's transaction (the channel marks the stored
+        update done there, so the update and its effects are committed together)."""
         for _ in range(3):
             try:
-                return await self._handle_once(inc, caps)
+                return await self._handle_once(inc, caps, before_commit)
             except StateConflict:
                 log.info("state conflict for %s/%s; retrying", inc.channel, inc.user_id)
         raise RuntimeError("conversation state kept changing under us")
 
-    async def _handle_once(self, inc: Incoming, caps: Capabilities) -> Result:
+    async def _handle_once(
+        self, inc: Incoming, caps: Capabilities, before_commit: BeforeCommit | None = None
+    ) -> Result:
         async with transaction(self.sessions) as s:
             account = await accounts.get_or_create_account(
                 s,
@@ -98,7 +108,8 @@ class Conversations:
             flow, step = state.flow, state.step
             flow, step = await self._dispatch(fc, flow, step, inc)
             token = token_for(state.version + 1)
-            replies = [_tokened(r, token) for r in fc.replies]
+            replies = fc.replies if caps.buttons else _one_list(fc.replies)
+            replies = [_tokened(r, token) for r in replies]
             if replies and replies[-1].choices:
                 fc.data["_choices"] = offered_choices(replies[-1])
                 fc.data["_token"] = token
@@ -108,7 +119,10 @@ class Conversations:
             await self._queue_outgoing(fc)
             if not await save_state(s, state, flow, step, fc.data, self.core.clock.now()):
                 raise StateConflict
-            return Result(replies, fc.outbox, account.id, fc.locale)
+            result = Result(replies, fc.outbox, account.id, fc.locale)
+            if before_commit is not None:
+                await before_commit(s, result)
+            return result
 
     async def _queue_outgoing(self, fc: FlowContext) -> None:
         """Messages for other people go into the outbox in the same transaction as the change
@@ -138,8 +152,10 @@ class Conversations:
         if fc.account.consent_at is None and flow not in {"onboarding", "language"}:
             return await self.start(fc, "onboarding", {})
         if inc.kind == Kind.UNSUPPORTED:
-            slot = self._upload_slot(fc, flow, step)
-            if slot is not None:  # maybe a file the channel cannot carry: offer a web upload
+            slot = None if inc.media else self._upload_slot(fc, flow, step)
+            if inc.media == "sticker":
+                fc.say(N_("flow.sticker"))
+            elif slot is not None:  # maybe a file the channel cannot carry: offer a web upload
                 fc.replies.append(Reply(fc.t(N_("flow.unsupported_upload")), upload=slot))
             else:
                 fc.say(N_("flow.unsupported"))
@@ -149,13 +165,24 @@ class Conversations:
             return await self._reprompt(fc, flow, step)
         offered = fc.data.get("_choices") or []
         inc = _resolve_index(inc, offered, fc.data.get("_token"))
-        answer = _answer(inc, offered)
+        typed = match_choice(inc.text, offered) if inc.kind == Kind.TEXT else ChoiceMatch()
+        answer = _answer(inc, typed)
         if inc.kind == Kind.CHOICE and not _is_current(inc, offered, fc):
             if inc.choice and inc.choice.startswith(("menu:", "open:")):
                 answer = Answer(choice=inc.choice, kind=Kind.CHOICE)
                 return await self._idle(fc, answer, inc)
             fc.say(N_("flow.stale_button"))
             return await self._reprompt(fc, flow, step)
+        if inc.kind == Kind.TEXT and answer.choice is None:
+            free = flow in self.flows and _takes_text(offered)
+            intent = intents.recognise(inc.text, free_text_step=free)
+            if intent is not None:
+                return await self._intent(fc, flow, step, intent)
+        if typed.ambiguous:
+            fc.say(N_("flow.reask.which"), a=typed.ambiguous[0], b=typed.ambiguous[1])
+            return await self._reprompt(fc, flow, step)
+        if (answer.choice or "").startswith(("menu:", "open:")):  # a status message's action
+            return await self._idle(fc, answer, inc)
         if not flow or flow not in self.flows:
             return await self._idle(fc, answer, inc)
         if answer.choice == BACK:
@@ -186,6 +213,7 @@ class Conversations:
             return self._menu(fc)
         if command == "help":
             fc.say(N_("flow.help"))
+            self._resume_line(fc, flow, step)
             return await self._reprompt(fc, flow, step)
         if command == "back":
             return await self._back(fc, flow, step)
@@ -193,6 +221,9 @@ class Conversations:
             fc.data["_resume"] = [flow, step]
             return await self.start(fc, "language", {}, keep=True)
         if not onboarded:
+            if command == "officer_join" and args.strip():  # "/canbo CODE" as the first message
+                fc.data = {"_after": ["officer_join", args.strip()]}
+                return await self.start(fc, "onboarding", {}, keep=True)
             return await self.start(fc, "onboarding", {})
         if command in {"status", "dossiers", "deadlines"}:
             await status_flow.answer(fc, command, args)
@@ -202,6 +233,39 @@ class Conversations:
             return await self.start(fc, command, {"args": args})
         fc.say(N_("flow.unknown_command"))
         return await self._reprompt(fc, flow, step)
+
+    async def _intent(self, fc: FlowContext, flow: str, step: str, intent: str) -> tuple[str, str]:
+        """A question asked in the middle of something: answer it, then back to the step."""
+        if intent == "my_data":  # exactly as if the person typed /dulieu
+            return await self._command(fc, flow, step, COMMAND_ALIASES.get("dulieu", "dulieu"), "")
+        if intent in intents.NAVIGATION:
+            command = "cancel" if intent == "menu" else intent
+            return await self._command(fc, flow, step, command, "")
+        if intent == "help":
+            return await self._command(fc, flow, step, "help", "")
+        if fc.account.consent_at is None:
+            fc.say(N_("intent.after_onboarding"))
+        elif intent == "upload_link":
+            self._upload_answer(fc, flow, step)
+        else:
+            await status_flow.answer(fc, intent, "")
+        self._resume_line(fc, flow, step)
+        return await self._reprompt(fc, flow, step, quiet=True)
+
+    def _resume_line(self, fc: FlowContext, flow: str, step: str) -> None:
+        if flow in self.flows and step in self.flows[flow].steps:
+            fc.say(N_("intent.resume"))
+
+    def _upload_answer(self, fc: FlowContext, flow: str, step: str) -> None:
+        """ "gửi pdf": a link where the chat cannot carry files, else how to send one here."""
+        if not fc.caps.upload_links:
+            fc.say(N_("intent.upload.in_chat"))
+            return
+        slot = self._upload_slot(fc, flow, step)
+        if slot is None:
+            fc.say(N_("intent.upload.choose_document"))
+            return
+        fc.replies.append(Reply(fc.t(N_("intent.upload.link")), upload=slot))
 
     async def _idle(self, fc: FlowContext, answer: Answer, inc: Incoming) -> tuple[str, str]:
         """No flow running: the main menu, a receipt code, or a question about status."""
@@ -219,9 +283,8 @@ class Conversations:
             return self._menu(fc, quiet=True)
         if inc.kind == Kind.TEXT and await status_flow.answer_free_text(fc, inc.text):
             return self._menu(fc, quiet=True)
-        if inc.kind == Kind.FILES:
-            fc.say(N_("flow.files_without_document"))
-            return self._menu(fc)
+        if inc.kind == Kind.FILES:  # kept; the documents flow asks which document it is
+            return await self.start(fc, "documents", {"files": inc.files})
         fc.say(N_("flow.not_understood"))
         return self._menu(fc)
 
@@ -253,11 +316,20 @@ class Conversations:
     async def _enter(self, fc: FlowContext, flow: str, step: str) -> tuple[str, str]:
         if step == END:
             return await self._finish(fc)
-        _append_prompt(fc, await self._prompt(fc, flow, step))
+        try:
+            async with fc.s.begin_nested():
+                prompt = await self._prompt(fc, flow, step)
+        except DomainError as exc:  # the step no longer applies (a dossier moved on, a role…)
+            fc.replies.append(Reply(domain_message(fc, exc)))
+            return self._menu(fc)
+        _append_prompt(fc, prompt)
         return flow, step
 
     async def _finish(self, fc: FlowContext) -> tuple[str, str]:
         resume = fc.data.get("_resume")
+        after = fc.data.pop("_after", None)  # kept through language and consent
+        if after and after[0] in self.flows and fc.account.consent_at is not None:
+            return await self.start(fc, after[0], {"args": after[1]})
         if fc.next_flow is not None:
             name, args = fc.next_flow
             fc.next_flow = None
@@ -311,16 +383,33 @@ class Conversations:
         except Reask as exc:
             fc.data = before
             fc.say(exc.key, **exc.params)
+            _count_miss(fc)
             return await self._enter(fc, flow, step)
         except DomainError as exc:
             fc.data = before
             fc.replies.append(Reply(domain_message(fc, exc)))
+            _count_miss(fc)
             return await self._enter(fc, flow, step)
+        fc.data.pop("_misses", None)
         if nxt == END:
             return await self._finish(fc)
         if nxt != step:
             fc.data.setdefault("_history", []).append(step)
         return await self._enter(fc, flow, nxt)
+
+
+def _count_miss(fc: FlowContext) -> None:
+    """From the second answer in a row that the step cannot use, say how to leave and get help."""
+    misses = int(fc.data.get("_misses") or 0) + 1
+    fc.data["_misses"] = misses
+    if misses >= 2 and fc.replies:
+        last = fc.replies[-1]
+        fc.replies[-1] = replace(last, text=f"{last.text}\n{fc.t(N_('intent.stuck_hint'))}")
+
+
+def _takes_text(offered: list[list[str]]) -> bool:
+    """The current question wants typed words: it offers no options besides skip and back."""
+    return all(choice_id in {SKIP, BACK} for choice_id, _label in offered)
 
 
 def _resolve_index(inc: Incoming, offered: list[list[str]], token: str | None) -> Incoming:
@@ -329,7 +418,7 @@ def _resolve_index(inc: Incoming, offered: list[list[str]], token: str | None) -
     if inc.kind != Kind.CHOICE or not (inc.choice or "").startswith("#"):
         return inc
     raw = (inc.choice or "")[1:]
-    if inc.token == token and raw.isdigit() and 0 <= int(raw) < len(offered):
+    if inc.token == token and raw.isdecimal() and 0 <= int(raw) < len(offered):
         return replace(inc, choice=offered[int(raw)][0])
     return replace(inc, choice="#stale")
 
@@ -357,21 +446,34 @@ def _is_current(inc: Incoming, offered: list[list[str]], fc: FlowContext) -> boo
     return inc.choice in ids and (inc.token is None or inc.token == fc.data.get("_token"))
 
 
-def _answer(inc: Incoming, offered: list[list[str]]) -> Answer:
+def _answer(inc: Incoming, typed: ChoiceMatch) -> Answer:
     if inc.kind == Kind.CHOICE:
         return Answer(choice=inc.choice, kind=Kind.CHOICE)
     if inc.kind == Kind.FILES:
         return Answer(files=inc.files, text=inc.text, kind=Kind.FILES)
     if inc.kind == Kind.CONTACT:
         return Answer(phone=inc.phone, kind=Kind.CONTACT)
-    choice = match_choice(inc.text, offered) if offered else None
+    choice = typed.choice
     return Answer(text=inc.text, choice=choice, kind=Kind.CHOICE if choice else Kind.TEXT)
+
+
+def _one_list(replies: list[Reply]) -> list[Reply]:
+    """Without buttons a screen holds one numbered list, so a number means one thing: the
+    options of earlier replies join the last list (first), and their own lists go."""
+    listed = [n for n, r in enumerate(replies) if r.choices]
+    if len(listed) < 2:
+        return replies
+    merged: list[Choice] = []
+    for n in listed:
+        for choice in replies[n].choices:
+            if not any(c.id == choice.id or c.id.startswith(f"{choice.id}:") for c in merged):
+                merged.append(choice)
+    out = [replace(r, choices=()) if n in listed[:-1] else r for n, r in enumerate(replies)]
+    out[listed[-1]] = replace(replies[listed[-1]], choices=tuple(merged))
+    return out
 
 
 def _command_of(inc: Incoming) -> str | None:
     if inc.kind == Kind.COMMAND and inc.command:
         return COMMAND_ALIASES.get(inc.command.lower(), inc.command.lower())
-    if inc.kind == Kind.TEXT:
-        words = fold(inc.text)
-        return WORD_COMMANDS.get(words)
     return None

@@ -41,6 +41,8 @@ class Incoming:
     display_name: str = ""
     locale_hint: str | None = None
     file_error: str | None = None  # a catalog key when the channel could not fetch a file
+    # For UNSUPPORTED: "sticker", "voice"… when the channel knows; "" when it may be a file.
+    media: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,15 @@
-"""Signed, expiring links to our own web server, and single-use markers.
+"""Signed, expiring links to our own web server, and the files they may name.
 
-A link carries its facts (who, which dossier and document, until when) in the URL itself,
-signed with HMAC-SHA256, so no table is needed to hand one out; any edit breaks the signature.
-"Used once" is a marker file created with O_EXCL in the data directory: atomic across the
-processes that share that directory (they share the media store already), and kept across
-restarts. The same markers deduplicate platform deliveries.
+Tokens are made and checked with itsdangerous (URL-safe, timestamped, HMAC) under a key of their
+own: OCOP_LINK_SECRET, or one generated once into the data directory (never derived from a bot
+token). An upload link names an account, a dossier and a document; "used once" is a row in the
+``oncemarker`` table, claimed in the transaction of the upload it guards. A download link names
+a ``servedfile`` row by id and the account it was given to: only files the bot registered there
+(stored media, document exports and reports) can ever be served — never a path from the link.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import os
 import secrets
@@ -23,7 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from bot.settings import Settings
+from ocop_core.models import ServedFile
 
 log = logging.getLogger("ocop.links")
 
@@ -31,6 +32,9 @@ UPLOAD_TTL = 2 * 3600  # seconds an upload link stays valid
 DOWNLOAD_TTL = 24 * 3600
 UPLOAD_PATH = "/link/u/"
 DOWNLOAD_PATH = "/link/f/"
+SECRET_FILE = "link-secret"
+# The only folders of the data directory a download may come from.
+SERVABLE = ("media", "exports", "reports")
 
 
 class LinkError(Exception):
@@ -42,27 +46,26 @@ class LinkError(Exception):
 
 
 def link_secret(settings: Settings) -> bytes:
-    """OCOP_LINK_SECRET, else a key derived from the bot credentials (the same in every process
-    with the same settings), else a random one (links then die with the process)."""
+    """OCOP_LINK_SECRET, else the key in ``<data dir>/link-secret``, created on first use
+    (atomically, so processes sharing the directory agree). Several hosts with separate data
+    directories must set OCOP_LINK_SECRET."""
     if settings.link_secret is not None:
         return settings.link_secret.get_secret_value().encode()
-    material = [
-        v.get_secret_value()
-        for v in (settings.zalo_bot_token, settings.telegram_token, settings.zalo_webhook_secret)
-        if v is not None
-    ]
-    if not material:
-        log.warning("no OCOP_LINK_SECRET and no bot token: links will not survive a restart")
-        return secrets.token_bytes(32)
-    return hmac.new(b"ocop-links-v1", "\n".join(material).encode(), hashlib.sha256).digest()
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    path = settings.data_dir / SECRET_FILE
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as f:
+        f.write(key + b"\n")
+    log.info("generated a link signing key in the data directory")
+    return key
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,8 @@ class UploadGrant:
 
 @dataclass(frozen=True)
 class DownloadGrant:
-    path: str  # relative to the data directory
-    filename: str
-    mime: str
+    file_id: int  # a ServedFile row
+    account_id: int  # the person the link was given to
     expires: int
 
 
@@ -87,19 +89,18 @@ class LinkSigner:
     def __init__(
         self, secret: bytes, base_url: str = "", clock: Callable[[], float] = time.time
     ) -> None:
-        self._key = hmac.new(secret, b"links", hashlib.sha256).digest()
         self.base_url = base_url.rstrip("/")
         self.clock = clock
+        signer = type(
+            "ClockSigner", (TimestampSigner,), {"get_timestamp": lambda _self: int(clock())}
+        )
+        self._upload = URLSafeTimedSerializer(secret, salt="ocop-upload", signer=signer)
+        self._download = URLSafeTimedSerializer(secret, salt="ocop-download", signer=signer)
 
     def set_base(self, url: str) -> None:
         self.base_url = url.rstrip("/")
 
     # -- making links ----------------------------------------------------------------------
-
-    def sign(self, payload: dict[str, Any]) -> str:
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-        mac = _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
-        return f"{body}.{mac}"
 
     def upload_token(
         self,
@@ -110,104 +111,84 @@ class LinkSigner:
         *,
         ttl: int = UPLOAD_TTL,
     ) -> str:
-        return self.sign(
-            {
-                "k": "u",
-                "a": account_id,
-                "d": dossier_id,
-                "r": requirement,
-                "l": locale,
-                "n": secrets.token_urlsafe(9),
-                "e": int(self.clock()) + ttl,
-            }
-        )
+        payload = [account_id, dossier_id, requirement, locale, secrets.token_urlsafe(9), ttl]
+        return str(self._upload.dumps(payload))
 
     def upload_url(self, *args: Any, **kwargs: Any) -> str:
         return f"{self.base_url}{UPLOAD_PATH}{self.upload_token(*args, **kwargs)}"
 
-    def download_url(self, path: str, filename: str, mime: str, *, ttl: int = DOWNLOAD_TTL) -> str:
-        token = self.sign(
-            {"k": "f", "p": path, "f": filename, "m": mime, "e": int(self.clock()) + ttl}
-        )
+    def download_token(self, file_id: int, account_id: int, *, ttl: int = DOWNLOAD_TTL) -> str:
+        return str(self._download.dumps([file_id, account_id, ttl]))
+
+    def download_url(
+        self, file_id: int, account_id: int, filename: str, *, ttl: int = DOWNLOAD_TTL
+    ) -> str:
+        token = self.download_token(file_id, account_id, ttl=ttl)
         return f"{self.base_url}{DOWNLOAD_PATH}{token}/{quote(filename)}"
 
     # -- checking links --------------------------------------------------------------------
 
-    def verify(self, token: str, kind: str) -> dict[str, Any]:
-        body, dot, mac = token.partition(".")
-        if not dot or not body or not mac or len(token) > 2048:
-            raise LinkError("invalid")
-        expected = _b64(hmac.new(self._key, body.encode(), hashlib.sha256).digest())
-        if not hmac.compare_digest(mac.encode(), expected.encode()):
+    def _load(self, serializer: URLSafeTimedSerializer, token: str) -> tuple[list[Any], int]:
+        """The payload (ttl last) and its expiry; LinkError when forged or expired."""
+        if len(token) > 2048:
             raise LinkError("invalid")
         try:
-            payload = json.loads(_unb64(body))
-        except ValueError:
+            payload, signed_at = serializer.loads(token, return_timestamp=True)
+        except BadSignature:
             raise LinkError("invalid") from None
-        if not isinstance(payload, dict) or payload.get("k") != kind:
+        if not isinstance(payload, list) or not payload or not isinstance(payload[-1], int):
             raise LinkError("invalid")
-        if not isinstance(payload.get("e"), int) or payload["e"] < self.clock():
+        expires = int(signed_at.timestamp()) + payload[-1]
+        if expires < self.clock():
             raise LinkError("expired")
-        return payload
+        return payload, expires
 
     def upload_grant(self, token: str) -> UploadGrant:
-        p = self.verify(token, "u")
+        p, expires = self._load(self._upload, token)
         try:
-            return UploadGrant(
-                int(p["a"]), int(p["d"]), str(p["r"]), str(p["l"]), str(p["n"]), int(p["e"])
-            )
-        except (KeyError, TypeError, ValueError):
+            return UploadGrant(int(p[0]), int(p[1]), str(p[2]), str(p[3]), str(p[4]), expires)
+        except (IndexError, TypeError, ValueError):
             raise LinkError("invalid") from None
 
     def download_grant(self, token: str) -> DownloadGrant:
-        p = self.verify(token, "f")
+        p, expires = self._load(self._download, token)
         try:
-            return DownloadGrant(str(p["p"]), str(p["f"]), str(p["m"]), int(p["e"]))
-        except (KeyError, TypeError, ValueError):
+            return DownloadGrant(int(p[0]), int(p[1]), expires)
+        except (IndexError, TypeError, ValueError):
             raise LinkError("invalid") from None
 
 
-class OnceStore:
-    """``claim(key)`` is True exactly once per key, across processes sharing ``root``."""
+def servable_path(data_dir: Path, relative: str) -> Path | None:
+    """The file a ServedFile row names, if it is a regular file inside one of the servable
+    folders (no symlink or ``..`` leads elsewhere); None otherwise."""
+    root = data_dir.resolve()
+    path = (root / relative).resolve()
+    allowed = [(root / name).resolve() for name in SERVABLE]
+    if not any(path.is_relative_to(folder) for folder in allowed):
+        return None
+    return path if path.is_file() else None
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
 
-    def _path(self, key: str) -> Path:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.root / digest[:2] / digest[2:40]
+def servable_relative(data_dir: Path, path: Path) -> str | None:
+    """``path`` relative to the data directory when it may be served, else None."""
+    root = data_dir.resolve()
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root):
+        return None
+    relative = str(resolved.relative_to(root))
+    return relative if servable_path(data_dir, relative) is not None else None
 
-    def claim(self, key: str) -> bool:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return False
-        os.close(fd)
-        return True
 
-    def seen(self, key: str) -> bool:
-        return self._path(key).exists()
-
-    def release(self, key: str) -> None:
-        """Undo a claim whose work failed, so the same key may be tried again."""
-        self._path(key).unlink(missing_ok=True)
-
-    def prune(self, max_age: float, now: float | None = None) -> int:
-        """Forget markers older than ``max_age`` seconds (their links have expired by then)."""
-        limit = (now if now is not None else time.time()) - max_age
-        removed = 0
-        if not self.root.is_dir():
-            return 0
-        for shard in self.root.iterdir():
-            if not shard.is_dir():
-                continue
-            for marker in shard.iterdir():
-                try:
-                    if marker.stat().st_mtime < limit:
-                        marker.unlink()
-                        removed += 1
-                except FileNotFoundError:
-                    continue
-        return removed
+async def register_file(
+    s: AsyncSession, data_dir: Path, account_id: int, path: Path, filename: str, mime: str
+) -> int | None:
+    """Record a file the bot shows this person; its id goes into the link. None when the file
+    is not inside a servable folder (it is never offered)."""
+    relative = servable_relative(data_dir, path)
+    if relative is None:
+        log.warning("refused to offer a file outside the servable folders")
+        return None
+    row = ServedFile(account_id=account_id, path=relative, filename=filename[:200], mime=mime)
+    s.add(row)
+    await s.flush()
+    return row.id

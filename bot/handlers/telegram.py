@@ -1,22 +1,26 @@
 """Telegram through python-telegram-bot: updates → ``Incoming``, ``Reply`` → Bot API calls.
 
 Polling when no public URL is set; otherwise a webhook on our own aiohttp server whose secret
-header is compared in constant time. Conversation state lives in our database, so PTB's
-ConversationHandler and persistence are not used.
+header is compared in constant time. Either way an update is stored in the inbox (bot/inbox.py)
+before Telegram is told we have it, and processed from there: our own getUpdates loop confirms
+an offset only after the updates below it are committed. Conversation state lives in our
+database, so PTB's ConversationHandler, persistence and update queue are not used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import html
+import json
 import logging
-import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -36,15 +40,19 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.ext import Application
 
+from bot import metrics
 from bot.delivery import DeliveryResult, Outcome
 from bot.flows.commands import MENU_COMMANDS
-from bot.flows.router import Conversations
+from bot.flows.router import Conversations, Result
 from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
-from bot.handlers.rendering import split_text
+from bot.handlers import reply_codec
+from bot.handlers.rendering import screen, split_text
+from bot.inbox import Inbox, Item, NewItem
 from bot.pacing import ChatPacer
 from bot.settings import Settings
+from bot.web_server import read_limited
 from ocop_core.i18n import N_, normalise_locale, translate
 
 log = logging.getLogger("ocop.telegram")
@@ -54,10 +62,13 @@ CAPS = Capabilities(
 )
 MAX_DOWNLOAD = 20 * 1024 * 1024  # Bot API getFile limit
 CAPTION_LIMIT = 1024
-ALBUM_WAIT = 1.2  # seconds to wait for the rest of an album after its last part
 WEBHOOK_PATH = "/telegram/webhook"
-FLOOD_WINDOW = 10.0  # seconds
-FLOOD_MAX = 12  # messages per window and chat (an album of 10 photos must still pass)
+MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kB; anything near this is not Telegram
+POLL_TIMEOUT = 20
+FLOOD_MAX = 12  # waiting messages per chat (an album of 10 photos must still pass)
+
+# The inbox rows being processed in this task (their done-marking joins the step's transaction).
+_BATCH: ContextVar[list[Item] | None] = ContextVar("telegram_batch", default=None)
 
 
 class TelegramChannel:
@@ -75,36 +86,32 @@ class TelegramChannel:
         self.conversations = conversations
         self.on_blocked = on_blocked
         self.webhook = bool(settings.public_url)
-        self.secret = (
-            settings.telegram_webhook_secret.get_secret_value()
-            if settings.telegram_webhook_secret
-            else None
-        )
-        builder = (
+        self.secret = settings.telegram_secret()
+        self.app = (
             Application.builder()
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.telegram_file_url)
-            .concurrent_updates(True)  # other people never wait behind one slow person
+            .updater(None)  # we poll ourselves: an offset is confirmed only once stored
+            .build()
         )
-        if self.webhook:
-            builder = builder.updater(None)
-        self.app = builder.build()
-        self.app.add_handler(TypeHandler(Update, self._on_update))
         self.pacer = ChatPacer(global_rate=settings.telegram_global_rate)
-        self._chat_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._albums: dict[str, list[Message]] = {}
-        self._album_tasks: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._recent: dict[int, list[float]] = defaultdict(list)
-        self._flood_warned: dict[int, float] = {}
+        self.inbox = Inbox(
+            conversations.sessions,
+            self.name,
+            album_wait=settings.album_wait_seconds,
+            concurrency=settings.inbox_concurrency,
+            journal_dir=settings.data_dir / "inbox",
+            flood_limit=FLOOD_MAX,  # more waiting than this are kept but not answered one by one
+        )
+        self._poller: asyncio.Task[None] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, web_app: web.Application | None = None) -> None:
         await self.app.initialize()
         await self._set_commands()
-        await self.app.start()
+        await self.inbox.start(self)  # first what a previous run stored and did not finish
         if self.webhook:
             url = f"{self.settings.public_url}{WEBHOOK_PATH}"
             await self.app.bot.set_webhook(
@@ -112,21 +119,44 @@ class TelegramChannel:
             )
             log.info("telegram webhook set")
         else:
-            assert self.app.updater is not None
             await self.app.bot.delete_webhook()
-            await self.app.updater.start_polling(allowed_updates=Update.ALL_TYPES, timeout=20)
+            self._poller = asyncio.create_task(self._poll_loop())
             log.info("telegram polling started")
 
     async def stop(self) -> None:
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
-        for task in list(self._album_tasks.values()):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.app.running:
-            await self.app.stop()  # processes what is already queued: nothing is dropped
+        if self._poller is not None:
+            self._poller.cancel()  # updates fetched but not stored are delivered again
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.inbox.stop()  # finishes what is in hand, albums included
         await self.app.shutdown()
+
+    async def _poll_loop(self) -> None:
+        """getUpdates; store the batch; only the next call (with a higher offset) confirms it."""
+        offset: int | None = None
+        delay = 1.0
+        while True:
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=offset,
+                    timeout=POLL_TIMEOUT,
+                    allowed_updates=Update.ALL_TYPES,
+                    read_timeout=POLL_TIMEOUT + 10,
+                )
+                if updates:
+                    await self.inbox.put_many([_new_item(u) for u in updates])
+                    offset = updates[-1].update_id + 1
+                delay = 1.0
+            except asyncio.CancelledError:
+                raise
+            except RetryAfter as exc:
+                await asyncio.sleep(_seconds(exc.retry_after))
+            except Exception as exc:  # network, Telegram or database trouble: try again
+                log.warning(
+                    "telegram polling failed (%s); retrying in %.0fs", type(exc).__name__, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
 
     def add_routes(self, web_app: web.Application) -> None:
         web_app.router.add_post(WEBHOOK_PATH, self._webhook)
@@ -144,27 +174,75 @@ class TelegramChannel:
         if not self.secret or not hmac.compare_digest(given.encode(), self.secret.encode()):
             log.warning("telegram webhook call with a wrong secret refused")
             return web.Response(status=403)
+        raw = await read_limited(request, MAX_WEBHOOK_BODY)
+        if raw is None:
+            return web.Response(status=413)
         try:
-            data = await request.json()
-            update = Update.de_json(data, self.app.bot)
+            update = Update.de_json(json.loads(raw), self.app.bot)
+            item = _new_item(update)
         except Exception:
             return web.Response(status=400)
-        # Answer at once; Telegram retries slow webhooks and would deliver twice.
-        await self.app.update_queue.put(update)
+        # Stored (committed) before the 200: a crash from here on loses nothing.
+        try:
+            await self.inbox.put(item)
+        except Exception:
+            log.exception("could not store a telegram update; Telegram will deliver it again")
+            return web.Response(status=503)
         return web.Response(status=200)
 
-    # -- incoming -----------------------------------------------------------------------------
+    # -- incoming (from the inbox) ------------------------------------------------------------
 
-    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def process(self, batch: list[Item]) -> None:
+        token = _BATCH.set(batch)
+        try:
+            updates = [Update.de_json(i.payload, self.app.bot) for i in batch]
+            if len(updates) > 1 or batch[0].group_key:
+                messages = sorted(
+                    (u.message for u in updates if u.message is not None),
+                    key=lambda m: m.message_id,
+                )
+                if messages:
+                    await self._handle_message(messages[0], messages)
+                return
+            await self._on_update(updates[0])
+        finally:
+            _BATCH.reset(token)
+        await self._flood_notice(batch, updates[0])
+
+    async def _flood_notice(self, batch: list[Item], update: Update) -> None:
+        """Messages skipped as a flood: said once, when the rest of the chat is answered."""
+        chat_key = batch[0].chat_key
+        if not chat_key.lstrip("-").isdigit():
+            return
+        if await self.inbox.take_skipped(chat_key, [i.id for i in batch]):
+            user = update.effective_user
+            locale = normalise_locale(user.language_code if user else None)
+            await self._send_text(int(chat_key), translate(N_("tg.slow_down"), locale))
+
+    async def resend(self, batch: list[Item]) -> None:
+        for n, entry in enumerate(batch[0].replies or []):
+            if not self.inbox.was_sent(batch, n):
+                reply = reply_codec.decode(entry["reply"])
+                await self.send_reply(int(entry["chat"]), reply, entry.get("locale"))
+                self.inbox.mark_sent(batch, n)
+
+    async def give_up(self, batch: list[Item]) -> None:
+        update = Update.de_json(batch[0].payload, self.app.bot)
+        await self._sorry(update)
+
+    async def _on_update(self, update: Update) -> None:
         try:
             await self._route(update)
         except Exception:
             log.exception("failed to handle telegram update %s", update.update_id)
-            chat = update.effective_chat
-            user = update.effective_user
-            if chat is not None:
-                locale = normalise_locale(user.language_code if user else None)
-                await self._send_text(chat.id, translate(N_("tg.sorry"), locale))
+            await self._sorry(update)
+
+    async def _sorry(self, update: Update) -> None:
+        chat = update.effective_chat
+        user = update.effective_user
+        if chat is not None:
+            locale = normalise_locale(user.language_code if user else None)
+            await self._send_text(chat.id, translate(N_("tg.sorry"), locale))
 
     async def _route(self, update: Update) -> None:
         if update.callback_query is not None:
@@ -182,25 +260,7 @@ class TelegramChannel:
             locale = normalise_locale(update.effective_user.language_code)
             await self._send_text(message.chat.id, translate(N_("tg.edit_ignored"), locale))
             return
-        if self._flooding(message.chat.id):
-            if self._flood_warned.get(message.chat.id, 0) < time.monotonic() - FLOOD_WINDOW:
-                self._flood_warned[message.chat.id] = time.monotonic()
-                locale = normalise_locale(update.effective_user.language_code)
-                await self._send_text(message.chat.id, translate(N_("tg.slow_down"), locale))
-            return
-        if message.media_group_id:
-            self._collect_album(message)
-            return
         await self._handle_message(message)
-
-    def _flooding(self, chat_id: int) -> bool:
-        """More than FLOOD_MAX messages in FLOOD_WINDOW seconds from one chat: the rest are
-        ignored (with one polite notice) so one person cannot queue minutes of replies."""
-        now = time.monotonic()
-        recent = [t for t in self._recent[chat_id] if now - t < FLOOD_WINDOW]
-        recent.append(now)
-        self._recent[chat_id] = recent
-        return len(recent) > FLOOD_MAX
 
     async def _on_callback(self, update: Update) -> None:
         query = update.callback_query
@@ -217,7 +277,7 @@ class TelegramChannel:
             user_id=str(query.from_user.id),
             chat_id=str(chat_id),
             kind=Kind.CHOICE,
-            choice=f"#{index}" if index.isdigit() else "#stale",
+            choice=f"#{index}" if index.isdecimal() else "#stale",
             token=token,
             display_name=query.from_user.full_name,
             locale_hint=query.from_user.language_code,
@@ -249,16 +309,17 @@ class TelegramChannel:
                 return Incoming(kind=Kind.COMMAND, command=command, args=args.strip(), **base)
             return Incoming(kind=Kind.TEXT, text=text, **base)
         if message.contact is not None:
-            own = message.contact.user_id == user.id  # someone else's card is not a verification
-            if own:
-                return Incoming(kind=Kind.CONTACT, phone=message.contact.phone_number, **base)
-            return Incoming(kind=Kind.TEXT, text=message.contact.phone_number, **base)
+            own = message.contact.user_id == user.id  # someone else's card is not one's number
+            phone = message.contact.phone_number if own else None
+            return Incoming(kind=Kind.CONTACT, phone=phone, **base)
         if message.photo or message.document:
             files, error = await self._download_all([message])
             if error and not files:
                 return Incoming(kind=Kind.TEXT, text="", file_error=error, **base)
             return Incoming(kind=Kind.FILES, files=tuple(files), text=message.caption or "", **base)
-        return Incoming(kind=Kind.UNSUPPORTED, **base)
+        return Incoming(
+            kind=Kind.UNSUPPORTED, media="sticker" if message.sticker else "other", **base
+        )
 
     async def _download_all(self, messages: list[Message]) -> tuple[list[FileIn], str | None]:
         files: list[FileIn] = []
@@ -285,46 +346,39 @@ class TelegramChannel:
             files.append(FileIn(data=data, filename=name, mime=mime))
         return files, error
 
-    def _collect_album(self, message: Message) -> None:
-        """Photos of one album arrive as separate updates: answer once, after the last."""
-        key = f"{message.chat.id}:{message.media_group_id}"
-        self._albums.setdefault(key, []).append(message)
-        task = self._album_tasks.get(key)
-        if task is not None:
-            task.cancel()
-        self._album_tasks[key] = asyncio.create_task(self._flush_album(key))
-
-    async def _flush_album(self, key: str) -> None:
-        try:
-            await asyncio.sleep(ALBUM_WAIT)
-        except asyncio.CancelledError:
-            return
-        messages = sorted(self._albums.pop(key, []), key=lambda m: m.message_id)
-        self._album_tasks.pop(key, None)
-        if messages:
-            task = asyncio.create_task(self._handle_message(messages[0], messages))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
     async def _dispatch(self, chat_id: int, incoming: Incoming) -> None:
-        # One person's messages run in order; different people run side by side.
-        async with self._chat_locks[chat_id]:
-            try:
-                result = await self.conversations.handle(incoming, CAPS)
-            except Exception:
-                log.exception("conversation failed for a telegram chat")
-                locale = normalise_locale(incoming.locale_hint)
-                await self._send_text(chat_id, translate(N_("tg.sorry"), locale))
-                return
-            for reply in result.replies:
-                await self.send_reply(chat_id, reply)
+        # One person's messages run in order (the inbox hands out one batch per chat at a
+        # time); different people run side by side.
+        batch = _BATCH.get()
+
+        async def done(s: AsyncSession, result: Result) -> None:
+            if batch is not None:
+                stored = reply_codec.entries(
+                    str(chat_id), result.replies, locale=result.locale, account=result.account_id
+                )
+                await self.inbox.finish(s, batch, stored)
+
+        try:
+            result = await self.conversations.handle(incoming, CAPS, before_commit=done)
+        except Exception:
+            log.exception("conversation failed for a telegram chat")
+            locale = normalise_locale(incoming.locale_hint)
+            await self._send_text(chat_id, translate(N_("tg.sorry"), locale))
+            return
+        for n, reply in enumerate(result.replies):
+            await self.send_reply(chat_id, reply, result.locale)
+            if batch is not None:
+                self.inbox.mark_sent(batch, n)
 
     # -- outgoing -----------------------------------------------------------------------------
 
-    async def send_reply(self, chat_id: int, reply: Reply) -> None:
+    async def send_reply(self, chat_id: int, reply: Reply, locale: str | None = None) -> None:
+        locale = normalise_locale(locale or _locale_of(reply))
         markup: Any = None
+        # The share-phone keyboard goes once the number came (tapped or typed).
+        remove = not reply.request_contact and self._contact_pending.pop(chat_id, False)
         if reply.request_contact:
-            label = translate(N_("onboarding.phone.share"), _locale_of(reply))
+            label = translate(N_("onboarding.phone.share"), locale)
             markup = ReplyKeyboardMarkup(
                 [[KeyboardButton(label, request_contact=True)]],
                 one_time_keyboard=True,
@@ -332,14 +386,17 @@ class TelegramChannel:
             )
         elif reply.choices:
             markup = _keyboard(reply)
-        else:
-            markup = ReplyKeyboardRemove() if self._contact_pending.pop(chat_id, False) else None
+        elif remove:
+            markup = ReplyKeyboardRemove()
         if reply.request_contact:
             self._contact_pending[chat_id] = True
-        pieces = split_text(reply.text, CAPS.max_text)
+        pieces = split_text(screen(reply, locale, buttons=True), CAPS.max_text)
         for n, piece in enumerate(pieces):
             last = n == len(pieces) - 1
-            await self._send_text(chat_id, piece, markup if last else None)
+            if last and remove and reply.choices:
+                await self._send_with_buttons_after_removal(chat_id, piece, markup)
+            else:
+                await self._send_text(chat_id, piece, markup if last else None)
         for f in reply.files:
             caption = f.caption if len(f.caption) <= CAPTION_LIMIT else f.caption[:1020] + "…"
             await self._call(
@@ -355,8 +412,17 @@ class TelegramChannel:
 
     _contact_pending: dict[int, bool] = {}  # noqa: RUF012 (per process, reset on restart)
 
-    async def _send_text(self, chat_id: int, text: str, markup: Any = None) -> None:
-        await self._call(
+    async def _send_with_buttons_after_removal(self, chat_id: int, text: str, markup: Any) -> None:
+        """A message cannot both remove the reply keyboard and carry inline buttons: what was
+        said goes first, removing the keyboard; the question after it carries the buttons."""
+        said, _, question = text.rpartition("\n\n")
+        if not said:
+            said, question = text, "👇"
+        await self._send_text(chat_id, said, ReplyKeyboardRemove())
+        await self._send_text(chat_id, question, markup)
+
+    async def _send_text(self, chat_id: int, text: str, markup: Any = None) -> Any:
+        return await self._call(
             chat_id,
             lambda: self.app.bot.send_message(
                 chat_id,
@@ -373,9 +439,8 @@ class TelegramChannel:
             try:
                 return await send()
             except RetryAfter as exc:
-                delay = exc.retry_after
-                seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else delay
-                self.pacer.backoff(chat_id, float(seconds))
+                metrics.RATE_LIMITED.labels(self.name).inc()
+                self.pacer.backoff(chat_id, _seconds(exc.retry_after))
             except Forbidden:
                 log.info("a telegram user blocked the bot; marking the account stopped")
                 if self.on_blocked is not None:
@@ -418,6 +483,27 @@ class TelegramChannel:
             except TelegramError as exc:  # network, timeout, 5xx, bad token: try again later
                 return DeliveryResult(Outcome.TRANSIENT, error=f"{type(exc).__name__}: {exc}")
         return DeliveryResult(Outcome.SENT)
+
+
+def _seconds(delay: Any) -> float:
+    return float(delay.total_seconds() if hasattr(delay, "total_seconds") else delay)
+
+
+def _new_item(update: Update) -> NewItem:
+    """The inbox row of an update: keyed by update_id, queued per chat, albums grouped."""
+    chat = update.effective_chat
+    if chat is None and update.callback_query is not None:
+        chat_key = str(update.callback_query.from_user.id)
+    else:
+        chat_key = str(chat.id) if chat is not None else "-"
+    message = update.message
+    group = message.media_group_id if message is not None else None
+    return NewItem(
+        update_key=str(update.update_id),
+        chat_key=chat_key,
+        payload=json.loads(update.to_json()),
+        group_key=str(group) if group else None,
+    )
 
 
 def _locale_of(reply: Reply) -> str:

@@ -11,6 +11,7 @@ from typing import TextIO
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
+from bot.handlers.rendering import channel_text
 from ocop_core.i18n import N_, translate
 from ocop_core.services.context import CoreContext
 
@@ -46,8 +47,8 @@ def parse_line(line: str, user: str) -> Incoming:
     return Incoming(kind=Kind.TEXT, text=text, **base)
 
 
-def render(reply: Reply) -> str:
-    lines = [reply.text]
+def render(reply: Reply, locale: str = "vi") -> str:
+    lines = [channel_text(reply.text, locale, buttons=False)]
     for number, choice in enumerate(reply.choices, start=1):
         lines.append(f"  {number}. {choice.label}")
     for f in reply.files:
@@ -76,5 +77,5 @@ async def chat(
             continue
         result = await conversations.handle(parse_line(line, user), CAPS)
         for reply in result.replies:
-            print(render(reply), file=stdout, flush=True)
+            print(render(reply, result.locale), file=stdout, flush=True)
         print(file=stdout, flush=True)

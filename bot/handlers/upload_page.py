@@ -13,9 +13,12 @@ import asyncio
 import html
 import logging
 import secrets
+import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -28,22 +31,27 @@ from bot.handlers.links import (
     UPLOAD_PATH,
     LinkError,
     LinkSigner,
-    OnceStore,
     UploadGrant,
+    servable_path,
 )
+from bot.inbox import claim_once, once_claimed
 from ocop_core import lifecycle
 from ocop_core.db import transaction
 from ocop_core.errors import DomainError
 from ocop_core.i18n import LOCALES, N_, normalise_locale, translate
 from ocop_core.media import DEFAULT_MAX_BYTES, MediaStore, ProcessedFile, process_upload
-from ocop_core.models import Account, Dossier
+from ocop_core.models import Account, Dossier, ServedFile
 from ocop_core.services import accounts, dossiers, status
 from ocop_core.services.context import CoreContext
 
 log = logging.getLogger("ocop.links")
 
 MAX_UPLOAD = DEFAULT_MAX_BYTES
+MAX_FILES = 10  # PDFs in one form
 DRAIN_LIMIT = 64 * 1024 * 1024  # read (and drop) at most this much of a refused upload
+TMP_DIR = "tmp"  # under the data directory: uploads being received
+UPLOAD_SLOT_WAIT = 20.0  # seconds an upload may wait for a free slot before "busy, try again"
+ORPHAN_AGE = 3600  # seconds: a media file no document names, older than this, is an orphan
 
 # Told to the person in the chat after a web upload: (account, text in their language).
 Notify = Callable[[Account, str], Awaitable[None]]
@@ -150,17 +158,18 @@ class LinkRoutes:
         sessions: async_sessionmaker[AsyncSession],
         core: CoreContext,
         signer: LinkSigner,
-        once: OnceStore,
         *,
         tz: ZoneInfo,
         notify: Notify | None = None,
+        max_uploads: int = 3,
     ) -> None:
         self.sessions = sessions
         self.core = core
         self.signer = signer
-        self.once = once
         self.tz = tz
         self.notify = notify
+        # Uploads are read a few at a time: memory stays bounded however many arrive at once.
+        self.slots = asyncio.Semaphore(max_uploads)
 
     def add_routes(self, web_app: web.Application) -> None:
         web_app.router.add_get(UPLOAD_PATH + "{token}", self.form)
@@ -176,9 +185,10 @@ class LinkRoutes:
             status_code, title, message = _LINK_REFUSALS[exc.reason]
             raise Refusal(status_code, title, message) from None
 
-    def _check_unused(self, grant: UploadGrant) -> None:
-        if self.once.seen(_once_key(grant)):
-            raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
+    async def _check_unused(self, grant: UploadGrant) -> None:
+        async with self.sessions() as s:
+            if await once_claimed(s, _once_key(grant)):
+                raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
 
     async def _target(self, s: AsyncSession, grant: UploadGrant) -> tuple[Account, Dossier]:
         """The account the link names and its dossier, authorised again by the core."""
@@ -199,7 +209,7 @@ class LinkRoutes:
         try:
             grant = self._grant(request)
             locale = normalise_locale(grant.locale)
-            self._check_unused(grant)
+            await self._check_unused(grant)
             async with transaction(self.sessions) as s:
                 _account, dossier = await self._target(s, grant)
         except Refusal as r:
@@ -217,7 +227,8 @@ class LinkRoutes:
             f'<p class="meta"><strong>{t(N_("upload.document"), name=translate(f"doc.{grant.requirement}", loc))}</strong></p>'  # noqa: E501
             '<form method="post" enctype="multipart/form-data">'
             f'<label for="file">{t(N_("upload.choose"))}</label>'
-            '<input id="file" name="file" type="file" accept="application/pdf,.pdf" required>'
+            '<input id="file" name="file" type="file" accept="application/pdf,.pdf" multiple'
+            " required>"
             f'<button type="submit" data-busy="{t(N_("upload.sending"))}">'
             f"{t(N_('upload.submit'))}</button></form>"
             f'<p class="note">{t(N_("upload.instructions"), mb=MAX_UPLOAD // (1024 * 1024))}</p>'
@@ -231,9 +242,8 @@ class LinkRoutes:
         try:
             grant = self._grant(request)
             locale = normalise_locale(grant.locale)
-            self._check_unused(grant)
-            data = await _read_file(request)
-            processed = await self._process(data)
+            await self._check_unused(grant)
+            processed = [await self._process(data) for data in await self._receive(request)]
             account, dossier, pages, done, total = await self._record(grant, processed)
         except Refusal as r:
             return _refusal_page(locale, r, request.path)
@@ -263,9 +273,35 @@ class LinkRoutes:
             + _esc(
                 translate(N_("upload.done"), loc, pages=pages, name=name, code=dossier.receipt_code)
             )
-            + "</p></section>"
+            + "</p>"
+            + self._back_to_chat(account, loc)
+            + "</section>"
         )
         return _page(loc, title, body)
+
+    @staticmethod
+    def _back_to_chat(account: Account, loc: str) -> str:
+        """On a phone the page opened from Zalo: one tap back to the conversation."""
+        if account.channel != "zalo":
+            return ""
+        label = _esc(translate(N_("upload.back_to_zalo"), loc))
+        return f'<p><a class="button" href="https://zalo.me/">{label}</a></p>'
+
+    async def _receive(self, request: web.Request) -> list[bytes]:
+        """The uploaded files, each streamed to a temporary file (deleted whatever happens)
+        while holding one of the few upload slots."""
+        try:
+            await asyncio.wait_for(self.slots.acquire(), UPLOAD_SLOT_WAIT)
+        except TimeoutError:
+            raise Refusal(
+                503, N_("upload.refused_title"), N_("web.upload_busy"), retry=True
+            ) from None
+        tmp_dir = self.core.data_dir / TMP_DIR
+        try:
+            await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
+            return await _read_files(request, tmp_dir)
+        finally:
+            self.slots.release()
 
     async def _process(self, data: bytes) -> ProcessedFile:
         try:
@@ -279,24 +315,26 @@ class LinkRoutes:
         return processed
 
     async def _record(
-        self, grant: UploadGrant, processed: ProcessedFile
+        self, grant: UploadGrant, processed: list[ProcessedFile]
     ) -> tuple[Account, Dossier, int, int, int]:
+        """All files of the form as pages of one document, in one transaction; the same file
+        twice (or one already there) is kept once."""
         key = _once_key(grant)
-        claimed = False
         try:
             async with transaction(self.sessions) as s:
                 account, dossier = await self._target(s, grant)
                 known = {d.sha256 for d in await dossiers.current_documents(s, dossier.id or 0)}
-                if processed.sha256 in known:
+                fresh = list({p.sha256: p for p in processed if p.sha256 not in known}.values())
+                if not fresh:
                     raise Refusal(
                         409, N_("upload.refused_title"), N_("upload.duplicate"), retry=True
                     )
-                # Claimed inside the transaction: two tabs posting at once, one wins.
-                if not self.once.claim(key):
+                # Claimed inside the transaction: two tabs posting at once, one wins, and a
+                # failure below rolls the claim back with everything else.
+                if not await claim_once(s, key):
                     raise Refusal(410, N_("upload.used_title"), N_("upload.used"))
-                claimed = True
                 store = MediaStore(self.core.media_dir)
-                stored = await asyncio.to_thread(store.store_processed, processed)
+                stored = [await asyncio.to_thread(store.store_processed, p) for p in fresh]
                 actor = await accounts.actor_for(s, account)
                 await dossiers.record_document(
                     s,
@@ -306,25 +344,20 @@ class LinkRoutes:
                     requirement=grant.requirement,
                     pages=[
                         {
-                            "path": str(Path("media") / stored.path),
-                            "sha256": stored.sha256,
-                            "mime": stored.mime,
-                            "pages": stored.pages,
-                            "size_bytes": stored.size,
+                            "path": str(Path("media") / f.path),
+                            "sha256": f.sha256,
+                            "mime": f.mime,
+                            "pages": f.pages,
+                            "size_bytes": f.size,
                             "quality_flags": [],
                         }
+                        for f in stored
                     ],
                 )
                 done, total = (await status.summarise(s, self.core, dossier)).progress
-        except DomainError as exc:
-            if claimed:
-                self.once.release(key)  # nothing was saved: the link may be used again
+        except DomainError as exc:  # nothing was saved: the link may be used again
             raise Refusal(409, N_("upload.refused_title"), exc.key, **exc.params) from None
-        except BaseException:
-            if claimed:
-                self.once.release(key)
-            raise
-        return account, dossier, processed.pages, done, total
+        return account, dossier, sum(f.pages for f in stored), done, total
 
     # -- downloads -------------------------------------------------------------------------
 
@@ -336,18 +369,23 @@ class LinkRoutes:
             if exc.reason == "expired":
                 message = N_("upload.download_expired")
             return _refusal_page(None, Refusal(status_code, title, message))
-        root = self.core.data_dir.resolve()
-        path = (root / grant.path).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
+        # The link names a registered file and the person it was given to; nothing else.
+        async with self.sessions() as s:
+            row = await s.get(ServedFile, grant.file_id)
+            account = await s.get(Account, grant.account_id)
+        path = None
+        if row is not None and account is not None and row.account_id == account.id:
+            path = servable_path(self.core.data_dir, row.path)
+        if row is None or path is None:
             return _refusal_page(
                 None, Refusal(404, N_("upload.gone_title"), N_("upload.download_gone"))
             )
-        disposition = "inline" if grant.mime.startswith("image/") else "attachment"
+        disposition = "inline" if row.mime.startswith("image/") else "attachment"
         return web.FileResponse(
             path,
             headers={
-                "Content-Type": grant.mime,
-                "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(grant.filename)}",
+                "Content-Type": row.mime,
+                "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(row.filename)}",
                 "Cache-Control": "private, no-store",
                 "Referrer-Policy": "no-referrer",
                 "X-Content-Type-Options": "nosniff",
@@ -363,31 +401,74 @@ def _quote(name: str) -> str:
     return quote(name, safe="")
 
 
-async def _read_file(request: web.Request) -> bytes:
-    """The "file" part of a multipart form, at most MAX_UPLOAD bytes. A larger one is read to the
-    end (up to a cap) and dropped, so the browser gets our page instead of a reset connection."""
+def sweep_orphans(data_dir: Path) -> int:
+    """At start-up: temporary upload files of a previous run, and stored media no document names
+    (a crash between writing a file and committing its row). Returns how many were removed."""
+    removed = 0
+    tmp = data_dir / TMP_DIR
+    if tmp.is_dir():
+        for path in tmp.iterdir():
+            path.unlink(missing_ok=True)
+            removed += 1
+    media = data_dir / "media"
+    database = data_dir / "ocop.sqlite3"
+    if media.is_dir() and database.is_file():
+        removed += _sweep_media(data_dir, database)
+    if removed:
+        log.info("removed %d orphan file(s) from an earlier run", removed)
+    return removed
+
+
+def _sweep_media(data_dir: Path, database: Path) -> int:
+    """Media files older than ORPHAN_AGE that no document row names (SQLite only: with
+    PostgreSQL several hosts may share the media folder and this is left to the operator)."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as db:
+        known = {row[0] for row in db.execute("SELECT path FROM document")}
+    cutoff = time.time() - ORPHAN_AGE
+    removed = 0
+    for path in (data_dir / "media").rglob("*"):
+        relative = str(path.relative_to(data_dir))
+        if path.is_file() and relative not in known and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+async def _read_files(request: web.Request, tmp_dir: Path) -> list[bytes]:
+    """Every "file" part of a multipart form (several PDFs in one go), each at most MAX_UPLOAD
+    bytes. A larger one is read to the end (up to a cap) and dropped, so the browser gets our
+    page instead of a reset connection."""
     if not request.content_type.startswith("multipart/"):
         raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+    files: list[bytes] = []
     try:
         reader = await request.multipart()
-        while True:
-            part = await reader.next()
-            if part is None:
-                raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
-            if isinstance(part, BodyPartReader) and part.name == "file":
-                break
-            if isinstance(part, BodyPartReader):
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name != "file" or len(files) >= MAX_FILES:
                 await part.release()
-        data = bytearray()
-        too_big = False
-        read = 0
-        while chunk := await part.read_chunk(256 * 1024):
-            read += len(chunk)
-            if read > DRAIN_LIMIT:
-                break
-            if not too_big:
-                data += chunk
-                too_big = len(data) > MAX_UPLOAD
+                continue
+            data = await _read_part(part, tmp_dir)
+            if data:
+                files.append(data)
+    except (ValueError, AssertionError):  # a malformed multipart body
+        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True) from None
+    if not files:
+        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
+    return files
+
+
+async def _read_part(part: BodyPartReader, tmp_dir: Path) -> bytes:
+    """One file part through a temporary file on disk: memory holds one chunk while reading."""
+    handle = await asyncio.to_thread(
+        tempfile.NamedTemporaryFile, dir=tmp_dir, suffix=".part", delete=False
+    )
+    try:
+        with handle:
+            too_big, read = await _copy_part(part, handle)
         if too_big or read > DRAIN_LIMIT:
             raise Refusal(
                 413,
@@ -396,8 +477,21 @@ async def _read_file(request: web.Request) -> bytes:
                 retry=True,
                 mb=MAX_UPLOAD // 2**20,
             )
-        if not data:
-            raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True)
-        return bytes(data)
-    except (ValueError, AssertionError):  # a malformed multipart body
-        raise Refusal(400, N_("upload.refused_title"), N_("upload.no_file"), retry=True) from None
+        return await asyncio.to_thread(Path(handle.name).read_bytes)
+    finally:
+        await asyncio.to_thread(Path(handle.name).unlink, missing_ok=True)
+
+
+async def _copy_part(part: BodyPartReader, out: IO[bytes]) -> tuple[bool, int]:
+    """Copy at most MAX_UPLOAD bytes; past that keep reading (up to a cap) and drop."""
+    too_big = False
+    read = 0
+    while chunk := await part.read_chunk(256 * 1024):
+        read += len(chunk)
+        if read > DRAIN_LIMIT:
+            break
+        if not too_big:
+            too_big = read > MAX_UPLOAD
+            if not too_big:
+                await asyncio.to_thread(out.write, chunk)
+    return too_big, read

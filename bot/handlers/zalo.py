@@ -1,7 +1,8 @@
 """Zalo Bot Platform: updates → ``Incoming``, ``Reply`` → Bot API calls, on aiohttp.
 
-Webhook mode when OCOP_PUBLIC_URL is set (secret header compared in constant time, answered at
-once, processed in the background), else long polling for development. Zalo has no buttons,
+Webhook mode when OCOP_PUBLIC_URL is set (secret header compared in constant time), else long
+polling for development. Either way an update is stored in the inbox (bot/inbox.py) before it is
+acknowledged and processed from there, once, in order per chat. Zalo has no buttons,
 2,000-character messages and carries photos only: choices become numbered lines, long texts are
 split at line breaks, a file the person sends arrives as "unsupported" and is answered with a
 signed upload link, and files the bot shows go out as signed download links.
@@ -18,9 +19,9 @@ import logging
 import shutil
 import time
 import unicodedata
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +30,27 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import metrics
 from bot.delivery import DeliveryResult, Outcome
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Capabilities, FileIn, FileOut, Incoming, Kind, Reply
+from bot.handlers import reply_codec
 from bot.handlers.links import (
     DOWNLOAD_TTL,
     UPLOAD_TTL,
     LinkSigner,
-    OnceStore,
     link_secret,
+    register_file,
+    servable_relative,
 )
-from bot.handlers.rendering import numbered, split_text
+from bot.handlers.rendering import screen, split_text
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
+from bot.inbox import Inbox, Item, NewItem
 from bot.pacing import ChatPacer
 from bot.settings import Settings
+from bot.web_server import read_limited
+from ocop_core.db import transaction
 from ocop_core.i18n import N_, normalise_locale, translate
 from ocop_core.media import DEFAULT_MAX_BYTES, sniff
 from ocop_core.models import Account
@@ -63,7 +70,9 @@ WEBHOOK_PATH = "/zalo/webhook"
 MAX_BODY = 64 * 1024  # a webhook update is a few hundred bytes
 MAX_PHOTO = DEFAULT_MAX_BYTES
 MAX_PENDING = 10  # per chat; more waiting messages than this are a flood
-SEEN_TTL = 2 * 24 * 3600  # how long a message id is remembered
+
+# The inbox rows being processed in this task (their done-marking joins the step's transaction).
+_BATCH: ContextVar[list[Item] | None] = ContextVar("zalo_batch", default=None)
 # Zalo publishes no rate limits; these are modest, and a 429 backs off that chat alone.
 PER_CHAT_RATE, PER_CHAT_BURST = 5.0, 10
 SEND_ATTEMPTS = 5
@@ -155,13 +164,6 @@ def _utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-@dataclass
-class _Chat:
-    queue: deque[ZaloUpdate]
-    dropped: int = 0
-    locale: str = "vi"  # of the person's last answer, for the flood notice
-
-
 class ZaloChannel:
     name = "zalo"  # the Outbox.channel value this channel delivers
 
@@ -186,16 +188,29 @@ class ZaloChannel:
         self.secret = (
             settings.zalo_webhook_secret.get_secret_value()
             if settings.zalo_webhook_secret
-            else hmac.new(link_secret(settings), b"zalo-webhook", hashlib.sha256).hexdigest()
+            else hmac.new(
+                settings.zalo_bot_token.get_secret_value().encode(),
+                b"ocop-zalo-webhook",
+                hashlib.sha256,
+            ).hexdigest()
         )
-        self.seen = OnceStore(data_dir / "once" / "zalo")
-        self.used_links = OnceStore(data_dir / "once" / "links")
+        sessions = getattr(conversations, "sessions", None)
+        self.inbox = (
+            Inbox(
+                sessions,
+                self.name,
+                flood_limit=MAX_PENDING,
+                concurrency=settings.inbox_concurrency,
+                journal_dir=data_dir / "inbox",
+            )
+            if sessions is not None
+            else None
+        )
         # Shared by replies and the outbox (bot/delivery.py), so bulk never crowds out replies.
         self.pacer = ChatPacer(
             per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=settings.zalo_global_rate
         )
-        self._chats: dict[str, _Chat] = {}
-        self._workers: set[asyncio.Task[None]] = set()
+        self._locales: dict[str, str] = {}  # chat → the person's last language, for notices
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._http: aiohttp.ClientSession | None = None  # downloads of people's photos
@@ -211,17 +226,18 @@ class ZaloChannel:
             self.signer.set_base(url)
 
     async def start(self) -> None:
+        if self.inbox is not None:
+            await self.inbox.start(self)  # first what a previous run stored and did not finish
         # Connecting runs in the background: a Zalo outage must not stop the other channels.
         self._spawn(self._connect())
-        self._spawn(self._prune_loop())
 
     async def stop(self) -> None:
         self._stopping = True
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._workers:  # let the messages already accepted finish
-            await asyncio.wait(list(self._workers), timeout=20)
+        if self.inbox is not None:  # let the messages already stored finish
+            await self.inbox.stop()
         if self._http is not None:
             await self._http.close()
         await self.client.close()
@@ -270,21 +286,14 @@ class ZaloChannel:
             delay = 1.0
             if update is not None:
                 try:
-                    self._accept(update)
+                    await self._accept(update)
                 except BadUpdate as exc:
                     log.warning("zalo getUpdates gave an odd update: %s", exc)
+                except Exception:  # the database: Zalo polling has no redelivery, say so
+                    log.exception("a zalo update could not be stored")
             elif time.monotonic() - started < 0.5:
                 # An empty answer that did not wait: do not spin (one report of a hot loop).
                 await asyncio.sleep(1.0)
-
-    async def _prune_loop(self) -> None:
-        while not self._stopping:
-            removed = await asyncio.to_thread(self.seen.prune, SEEN_TTL)
-            # An expired link is refused anyway: its "used" marker may go.
-            removed += await asyncio.to_thread(self.used_links.prune, UPLOAD_TTL + 3600)
-            if removed:
-                log.info("forgot %d old message ids and used links", removed)
-            await asyncio.sleep(3600)
 
     # -- incoming -----------------------------------------------------------------------------
 
@@ -293,61 +302,62 @@ class ZaloChannel:
         if not hmac.compare_digest(given.encode(), self.secret.encode()):
             log.warning("zalo webhook call with a wrong secret refused")
             return web.json_response({"ok": False, "description": "Forbidden"}, status=403)
-        if (request.content_length or 0) > MAX_BODY:
+        raw = await read_limited(request, MAX_BODY)
+        if raw is None:  # declared or (chunked) counted
             return web.json_response({"ok": False, "description": "Too large"}, status=413)
-        raw = bytearray()
-        async for chunk in request.content.iter_chunked(16 * 1024):
-            raw += chunk
-            if len(raw) > MAX_BODY:  # chunked bodies have no Content-Length to check first
-                return web.json_response({"ok": False, "description": "Too large"}, status=413)
         if not raw.strip():
             return web.json_response({"ok": True})  # an empty probe
         try:
-            accepted = self._accept(json.loads(raw))
+            accepted = await self._accept(json.loads(raw))
         except (ValueError, BadUpdate) as exc:  # JSONDecodeError is a ValueError
             log.info("zalo webhook body refused: %s", type(exc).__name__)
             return web.json_response({"ok": False, "description": "Bad Request"}, status=400)
-        # Answer at once; the work goes on in the background.
+        except Exception:
+            log.exception("could not store a zalo update; Zalo may deliver it again")
+            return web.json_response({"ok": False, "description": "Unavailable"}, status=503)
+        # Stored (committed) before this answer: a crash from here on loses nothing.
         return web.json_response({"ok": True, "accepted": accepted})
 
-    def _accept(self, body: Any) -> bool:
-        """Check, deduplicate and queue one update; False when it is ignored."""
+    async def _accept(self, body: Any) -> bool:
+        """Check and store one update; False when it is ignored (unknown or seen before)."""
         update = parse_update(body)
         if update is None:
             log.info("ignoring an unknown zalo event")
             return False
-        if not self.seen.claim(f"msg:{update.message_id}"):
-            log.info("zalo message delivered again; handled once already")
-            return False
-        chat = self._chats.get(update.chat_id)
-        if chat is None:
-            chat = self._chats[update.chat_id] = _Chat(deque())
-            worker = asyncio.ensure_future(self._drain(update.chat_id, chat))
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
-        if len(chat.queue) >= MAX_PENDING:
-            chat.dropped += 1  # a flood: the person is told once, when the queue is done
-            return False
-        chat.queue.append(update)
-        return True
+        assert self.inbox is not None
+        item = NewItem(update.message_id, update.chat_id, asdict(update))
+        return await self.inbox.put(item)
 
-    async def _drain(self, chat_id: str, chat: _Chat) -> None:
-        """One person's messages run in order; different people run side by side."""
+    # -- processing (from the inbox) ----------------------------------------------------------
+
+    async def process(self, batch: list[Item]) -> None:
+        token = _BATCH.set(batch)
         try:
-            while True:
-                while chat.queue:
-                    update = chat.queue.popleft()
-                    try:
-                        chat.locale = await self._process(update) or chat.locale
-                    except Exception:
-                        log.exception("failed to handle a zalo message")
-                if not chat.dropped:
-                    break  # nothing awaited between this check and the removal below
-                dropped, chat.dropped = chat.dropped, 0
-                text = translate(N_("zalo.too_fast"), chat.locale, count=dropped)
-                await self.send_text(chat_id, text)
+            for item in batch:
+                locale = await self._process(ZaloUpdate(**item.payload))
+                if locale:
+                    self._locales[item.chat_key] = locale
         finally:
-            self._chats.pop(chat_id, None)
+            _BATCH.reset(token)
+        assert self.inbox is not None
+        chat_key = batch[0].chat_key
+        skipped = await self.inbox.take_skipped(chat_key, [i.id for i in batch])
+        if skipped:  # a flood: the person is told once, when the rest is answered
+            locale = self._locales.get(chat_key, self.settings.default_locale)
+            await self.send_text(chat_key, translate(N_("zalo.too_fast"), locale, count=skipped))
+
+    async def resend(self, batch: list[Item]) -> None:
+        assert self.inbox is not None
+        for n, entry in enumerate(batch[0].replies or []):
+            if self.inbox.was_sent(batch, n):
+                continue
+            result = Result([], account_id=entry.get("account"), locale=entry["locale"])
+            await self.send_reply(entry["chat"], reply_codec.decode(entry["reply"]), result)
+            self.inbox.mark_sent(batch, n)
+
+    async def give_up(self, batch: list[Item]) -> None:
+        text = translate(N_("tg.sorry"), self.settings.default_locale)
+        await self.send_text(batch[0].chat_key, text)
 
     async def _process(self, update: ZaloUpdate) -> str | None:
         """Handle one message; the person's language when known."""
@@ -359,8 +369,22 @@ class ZaloChannel:
                 )
             return None
         incoming = await self._incoming(update)
+        batch = _BATCH.get()
+
+        async def done(s: AsyncSession, result: Result) -> None:
+            if batch is not None:
+                replies = result.replies
+                if update.event == "message.unsupported.received" and not any(
+                    r.upload for r in replies
+                ):
+                    replies = _with_files_hint(replies, result.locale)
+                stored = reply_codec.entries(
+                    update.chat_id, replies, locale=result.locale, account=result.account_id
+                )
+                await self.inbox.finish(s, batch, stored)  # type: ignore[union-attr]
+
         try:
-            result = await self.conversations.handle(incoming, CAPS)
+            result = await self.conversations.handle(incoming, CAPS, before_commit=done)
         except Exception:
             log.exception("conversation failed for a zalo chat")
             await self.send_text(
@@ -370,8 +394,10 @@ class ZaloChannel:
         replies = result.replies
         if update.event == "message.unsupported.received" and not any(r.upload for r in replies):
             replies = _with_files_hint(replies, result.locale)
-        for reply in replies:
+        for n, reply in enumerate(replies):
             await self.send_reply(update.chat_id, reply, result)
+            if batch is not None and self.inbox is not None:
+                self.inbox.mark_sent(batch, n)
         return result.locale
 
     async def _incoming(self, update: ZaloUpdate) -> Incoming:
@@ -394,7 +420,10 @@ class ZaloChannel:
             if photo is None:
                 return Incoming(kind=Kind.TEXT, text="", file_error=error, **base)
             return Incoming(kind=Kind.FILES, files=(photo,), text=update.text, **base)
-        return Incoming(kind=Kind.UNSUPPORTED, **base)  # sticker, voice, file, video…
+        # A sticker or a voice note is known for what it is; "unsupported" may be a file.
+        media = update.event.removeprefix("message.").removesuffix(".received")
+        media = "" if media == "unsupported" else media
+        return Incoming(kind=Kind.UNSUPPORTED, media=media, **base)
 
     async def _fetch_photo(self, update: ZaloUpdate) -> tuple[FileIn | None, str | None]:
         """Download at once (Zalo's media URLs may expire), at most MAX_PHOTO bytes."""
@@ -428,9 +457,7 @@ class ZaloChannel:
 
     async def send_reply(self, chat_id: str, reply: Reply, result: Result | None = None) -> None:
         locale = normalise_locale(result.locale if result else None)
-        parts = [reply.text]
-        if reply.choices:
-            parts = [numbered(reply.text, [c.label for c in reply.choices])]
+        parts = [screen(reply, locale, buttons=False)]
         if reply.upload is not None and result is not None and result.account_id is not None:
             url = self.signer.upload_url(
                 result.account_id, reply.upload.dossier_id, reply.upload.requirement, locale
@@ -446,7 +473,7 @@ class ZaloChannel:
             )
         photos: list[tuple[str, str]] = []
         for f in reply.files:
-            url = self._file_url(f)
+            url = await self._file_url(f, result.account_id if result else None)
             if url is None:
                 continue
             if f.mime.startswith("image/") and self.settings.public_url:
@@ -470,21 +497,20 @@ class ZaloChannel:
                 chat_id,
             )
 
-    def _file_url(self, f: FileOut) -> str | None:
-        """A signed link to a file under the data directory (copied there if it is elsewhere)."""
-        root = self.data_dir.resolve()
-        path = f.path.resolve()
-        if not path.is_relative_to(root):
-            digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-            target = root / "exports" / f"{digest}-{path.name}"
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
-            except OSError:
-                log.warning("a file to show could not be copied for a link")
-                return None
-            path = target
-        return self.signer.download_url(str(path.relative_to(root)), f.filename, f.mime)
+    async def _file_url(self, f: FileOut, account_id: int | None) -> str | None:
+        """A signed link naming the registered file (copied to the exports folder if it is
+        outside the servable folders) and the person it is for."""
+        sessions = getattr(self.conversations, "sessions", None)
+        if account_id is None or sessions is None:
+            return None
+        path = await asyncio.to_thread(_servable_copy, self.data_dir, f.path)
+        if path is None:
+            return None
+        async with transaction(sessions) as s:
+            file_id = await register_file(s, self.data_dir, account_id, path, f.filename, f.mime)
+        if file_id is None:
+            return None
+        return self.signer.download_url(file_id, account_id, f.filename)
 
     async def send_text(self, chat_id: str, text: str) -> bool:
         ok = True
@@ -507,6 +533,7 @@ class ZaloChannel:
                     return False
                 log.info("zalo %s failed (%s); retrying in %.1fs", exc.method, exc.code, delay)
                 if exc.code == 429:
+                    metrics.RATE_LIMITED.labels(self.name).inc()
                     self.pacer.backoff(chat_id, delay)
                 else:
                     await asyncio.sleep(delay)
@@ -533,6 +560,28 @@ class ZaloChannel:
         """A message to this person outside a reply (e.g. "your upload arrived")."""
         if account.channel == "zalo":
             await self.send_text(account.chat_id, text)
+
+
+def _servable_copy(data_dir: Path, path: Path) -> Path | None:
+    """The file itself when it lies in a servable folder; a copy in the exports folder when it
+    lies outside the data directory; None for anything else of the data directory (the
+    database, the link key…), which is never offered."""
+    root = data_dir.resolve()
+    path = path.resolve()
+    if path.is_relative_to(root):
+        if servable_relative(root, path) is None:
+            log.warning("refused to offer a file of the data directory outside its media")
+            return None
+        return path
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    target = root / "exports" / f"{digest}-{path.name}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    except OSError:
+        log.warning("a file to show could not be copied for a link")
+        return None
+    return target
 
 
 def _outcome(exc: ZaloError) -> DeliveryResult:
@@ -572,9 +621,9 @@ def build_zalo(
         sessions,
         core,
         signer,
-        channel.used_links,
         tz=settings.tz,
         notify=channel.notify,
+        max_uploads=settings.web_max_uploads,
     )
     links.add_routes(web_app)
     return channel

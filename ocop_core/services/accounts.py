@@ -144,3 +144,23 @@ async def set_phone(s: AsyncSession, account: Account, phone: str, *, verified: 
     account.phone_verified = verified
     s.add(account)
     return account
+
+
+async def province_staff(s: AsyncSession, province_code: str) -> list[Account]:
+    """The provincial OCOP office's people on the bot (told when a commune has nobody yet)."""
+    stmt = select(Account).where(
+        Account.role == Role.PROVINCE,
+        Account.province_code == province_code,
+        Account.status == AccountStatus.ACTIVE,
+    )
+    return list((await s.exec(stmt)).all())
+
+
+async def who_receives(s: AsyncSession, commune_code: str) -> tuple[list[Account], list[Account]]:
+    """Who a dossier submitted in ``commune_code`` goes to: the commune's officers, or — when
+    none has joined yet — the provincial staff, who are told instead."""
+    officers = await officers_of_commune(s, commune_code)
+    if officers:
+        return officers, []
+    commune = await s.get(Commune, commune_code)
+    return [], await province_staff(s, commune.province_code) if commune else []

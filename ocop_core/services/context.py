@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ocop_core.clock import Clock, SystemClock
 from ocop_core.plans import PlanRegistry
+from ocop_core.services.attempts import AttemptLimits
 
 
 @dataclass
@@ -14,6 +15,7 @@ class CoreContext:
     clock: Clock = field(default_factory=SystemClock)
     plans: PlanRegistry = field(default_factory=PlanRegistry)
     data_dir: Path = Path("var")
+    limits: AttemptLimits = field(default_factory=AttemptLimits)  # on guessing codes
 
     @property
     def media_dir(self) -> Path:

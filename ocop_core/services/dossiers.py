@@ -98,6 +98,18 @@ async def _producer_for(s: AsyncSession, actor: Actor, data: ProducerInput) -> P
     return producer
 
 
+async def producer_of(s: AsyncSession, actor: Actor) -> Producer | None:
+    """The producer this person registered most recently (a second product reuses it)."""
+    if actor.account_id is None:
+        return None
+    stmt = (
+        select(Producer)
+        .where(Producer.account_id == actor.account_id)
+        .order_by(col(Producer.id).desc())
+    )
+    return (await s.exec(stmt)).first()
+
+
 async def register_dossier(
     s: AsyncSession,
     ctx: CoreContext,

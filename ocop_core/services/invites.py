@@ -24,13 +24,15 @@ from ocop_core.clock import VN_TZ
 from ocop_core.errors import Conflict, Forbidden, NotFound, ValidationError
 from ocop_core.i18n import N_
 from ocop_core.models import Account, Commune, Invite, Province, Role
-from ocop_core.services import accounts
+from ocop_core.services import accounts, attempts
 from ocop_core.services.context import CoreContext
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LEN = 8
 DEFAULT_DAYS = 7
 MAX_DAYS = 90
+ADMIN_CODE_LEN = 12  # an admin code opens everything: longer to guess…
+ADMIN_MAX_DAYS = 2  # …and valid for a short time only
 INVITE_ROLES = (Role.COMMUNE, Role.PROVINCE, Role.ADMIN)
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
 
@@ -48,18 +50,18 @@ class IssuedInvite:
     code: str  # shown once, to the operator; never stored
 
 
-def new_code(randbelow: Callable[[int], int] | None = None) -> str:
+def new_code(randbelow: Callable[[int], int] | None = None, length: int = CODE_LEN) -> str:
     pick = randbelow or secrets.randbelow
-    raw = "".join(ALPHABET[pick(len(ALPHABET))] for _ in range(CODE_LEN))
-    return f"{raw[:4]}-{raw[4:]}"
+    raw = "".join(ALPHABET[pick(len(ALPHABET))] for _ in range(length))
+    return "-".join(raw[i : i + 4] for i in range(0, length, 4))
 
 
 def normalise(text: str) -> str | None:
     """The canonical code for what was typed ("abcd efgh", "ABCD-EFGH", O for 0), or None."""
     raw = re.sub(r"[^0-9A-Za-z]", "", text).upper().translate(_CONFUSABLE)
-    if len(raw) != CODE_LEN or any(ch not in ALPHABET for ch in raw):
+    if len(raw) not in (CODE_LEN, ADMIN_CODE_LEN) or any(ch not in ALPHABET for ch in raw):
         return None
-    return f"{raw[:4]}-{raw[4:]}"
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4))
 
 
 def hash_code(code: str) -> str:
@@ -97,8 +99,9 @@ async def create_invite(
     _require_admin(actor)
     if role not in INVITE_ROLES:
         raise ValidationError(N_("error.unknown_role"), role=role[:20])
-    if not 1 <= days <= MAX_DAYS:
-        raise ValidationError(N_("error.invite_days"), days=days, max_days=MAX_DAYS)
+    max_days = ADMIN_MAX_DAYS if role == Role.ADMIN else MAX_DAYS
+    if not 1 <= days <= max_days:
+        raise ValidationError(N_("error.invite_days"), days=days, max_days=max_days)
     if commune_code is not None:
         commune = await _current_commune(s, commune_code)
     elif role != Role.COMMUNE and province_code is not None:
@@ -107,7 +110,7 @@ async def create_invite(
         raise ValidationError(N_("error.officer_needs_commune"))
     now = ctx.clock.now()
     for _ in range(8):
-        code = new_code(randbelow)
+        code = new_code(randbelow, ADMIN_CODE_LEN if role == Role.ADMIN else CODE_LEN)
         if (await s.exec(select(Invite).where(Invite.code_hash == hash_code(code)))).first():
             continue  # vanishingly rare; the unique index is the final arbiter anyway
         invite = Invite(
@@ -196,8 +199,13 @@ async def redeem_invite(
     Each refusal says which problem it is (mistyped, expired, used, revoked), since the person
     holding a real code needs to know whether to retype it or ask for a new one.
     """
-    invite = await _find(s, code)
     now = ctx.clock.now()
+    await attempts.check(s, attempts.INVITE, account.id, now, ctx.limits)
+    try:
+        invite = await _find(s, code)
+    except NotFound:
+        await attempts.record_failure(s, attempts.INVITE, account.id, now, ctx.limits)
+        raise
     state = state_of(invite, now)
     if state == InviteState.USED and invite.used_by == account.id:
         raise Conflict(N_("error.invite_already_yours"))

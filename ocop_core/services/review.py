@@ -26,6 +26,7 @@ from ocop_core.i18n import N_
 from ocop_core.lifecycle import COMMUNE_DESK, EDITABLE, TERMINAL, Stage
 from ocop_core.models import Account, Commune, Document, Dossier, Producer, Province, Role
 from ocop_core.rules import Requirement, get_ruleset, requirements_for
+from ocop_core.services import personal_data
 from ocop_core.services.context import CoreContext
 from ocop_core.services.deadlines import commune_check_due
 from ocop_core.services.dossiers import current_documents, get_dossier_by_id
@@ -266,6 +267,7 @@ async def card(s: AsyncSession, ctx: CoreContext, actor: Actor, dossier_id: int)
     dossier = await get_dossier_by_id(s, actor, dossier_id)
     summary = await summarise(s, ctx, dossier)
     producer = await s.get(Producer, dossier.producer_id)
+    await personal_data.record_access(s, ctx, actor, dossier, "card")
     commune = await s.get(Commune, dossier.commune_code)
     province = await s.get(Province, dossier.province_code)
     window = None
@@ -305,6 +307,7 @@ async def export_document(
     docs = [d for d in await current_documents(s, dossier.id or 0) if d.requirement == requirement]
     if not docs:
         raise NotFound(N_("docs.nothing_to_view"))
+    await personal_data.record_access(s, ctx, actor, dossier, f"document:{requirement}")
     pdf = await asyncio.to_thread(assemble_pdf, [ctx.data_dir / d.path for d in docs])
     out_dir = ctx.data_dir / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)

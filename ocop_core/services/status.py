@@ -11,9 +11,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ocop_core.authz import Actor, dossier_scope
 from ocop_core.clock import local_today
+from ocop_core.errors import NotFound
 from ocop_core.lifecycle import COMMUNE_DESK, EDITABLE, TERMINAL, Stage, who_acts
 from ocop_core.models import Document, Dossier, Role
 from ocop_core.rules import Requirement, requirements_for
+from ocop_core.services import attempts
 from ocop_core.services.context import CoreContext
 from ocop_core.services.deadlines import Deadline, next_deadline
 from ocop_core.services.dossiers import get_dossier
@@ -56,7 +58,7 @@ class StatusSummary:
 
 async def checklist(s: AsyncSession, dossier: Dossier) -> list[ChecklistItem]:
     stmt = (
-        select(Document.requirement, func.count())
+        select(Document.requirement, func.sum(Document.pages))  # pages, not files
         .where(Document.dossier_id == dossier.id, col(Document.replaced).is_(False))
         .group_by(Document.requirement)
     )
@@ -87,7 +89,15 @@ async def summarise(
 async def status_summary(
     s: AsyncSession, ctx: CoreContext, actor: Actor, code: str
 ) -> StatusSummary:
-    return await summarise(s, ctx, await get_dossier(s, actor, code))
+    """A receipt-code lookup, under the attempt limit: codes that are not the actor's count."""
+    now = ctx.clock.now()
+    await attempts.check(s, attempts.RECEIPT, actor.account_id, now, ctx.limits)
+    try:
+        dossier = await get_dossier(s, actor, code)
+    except NotFound:
+        await attempts.record_failure(s, attempts.RECEIPT, actor.account_id, now, ctx.limits)
+        raise
+    return await summarise(s, ctx, dossier)
 
 
 # Stages an officer of each role must act on: what their inbox shows.

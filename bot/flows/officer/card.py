@@ -6,11 +6,12 @@ from __future__ import annotations
 from bot.flows.engine import Answer, FlowContext, Reask
 from bot.flows.officer.common import CARD, INBOX, current_dossier, seen_version
 from bot.flows.types import Choice, FileOut, Reply
+from ocop_core import lifecycle
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
-from ocop_core.lifecycle import Stage
+from ocop_core.lifecycle import Stage, stage_level
 from ocop_core.models import Dossier
-from ocop_core.rules import Requirement
+from ocop_core.rules import Requirement, get_ruleset
 from ocop_core.services import dossiers, review
 from ocop_core.services.review import DossierCard
 
@@ -74,7 +75,38 @@ def _lines(fc: FlowContext, c: DossierCard) -> list[str]:
     if d.commune_check:
         met = sum(1 for k in dossiers.COMMUNE_CRITERIA if d.commune_check[k]["met"])
         lines.append(fc.t(N_("officer.card.check"), met=met, total=len(dossiers.COMMUNE_CRITERIA)))
+    lines.append(_local_answers(fc, d))
     return lines
+
+
+def _local_answers(fc: FlowContext, d: Dossier) -> str:
+    """The producer's four local answers, read next to the Mẫu 03 check: raw material,
+    labour, where the idea came from, local identity."""
+    details = d.details or {}
+
+    def label(prefix: str, value: object) -> str:
+        return fc.t(f"{prefix}.{value}") if value else "—"
+
+    return fc.t(
+        N_("officer.card.local"),
+        share=label("share", details.get("local_share")),
+        workers=details.get("workers") if details.get("workers") is not None else "—",
+        origin=label("origin", details.get("idea_origin")),
+        identity=details.get("identity") or "—",
+    )
+
+
+def _action_label(fc: FlowContext, dossier: Dossier, action: str) -> str:
+    """The forward button says to whom ("📤 Chuyển lên Cơ quan OCOP tỉnh")."""
+    if action == review.ACT_FORWARD:
+        try:
+            move = lifecycle.plan_forward(
+                fc.actor, dossier.stage, get_ruleset(dossier.ruleset), dossier.points
+            )
+        except DomainError:
+            return fc.t(ACTION_LABELS[action])
+        return fc.t(N_("officer.act.forward_to"), to=fc.t(f"who.{stage_level(move.to_stage)}"))
+    return fc.t(ACTION_LABELS[action])
 
 
 def _deadlines(fc: FlowContext, c: DossierCard) -> list[str]:
@@ -131,7 +163,7 @@ async def ask_card(fc: FlowContext) -> Reply:
     ]
     if c.dossier.commune_check:
         choices.append(Choice("mau03", fc.t(N_("officer.card.report"))))
-    choices += [Choice(f"act:{a}", fc.t(ACTION_LABELS[a])) for a in c.actions]
+    choices += [Choice(f"act:{a}", _action_label(fc, c.dossier, a)) for a in c.actions]
     choices.append(Choice("list", fc.t(N_("officer.card.list"))))
     buttons = fc.caps.buttons
     if fc.data.pop("card_quiet", False):  # right after a file: the card is just above

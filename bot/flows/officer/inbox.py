@@ -28,7 +28,7 @@ async def start(fc: FlowContext, args: dict[str, Any]) -> str:
     fc.data.update(view=review.VIEW_MINE, stage=None, commune=None, page=0)
     wanted = str(args.get("dossier_id") or "")
     if wanted:  # from a menu button: "menu:officer_inbox:<id>" (may be forged: checked)
-        if not wanted.isdigit():
+        if not wanted.isdecimal():
             raise NotFound(N_("error.dossier_not_found"), code=wanted[:20])
         dossier = await dossiers.get_dossier_by_id(fc.s, fc.actor, int(wanted))
         fc.data["dossier_id"] = dossier.id
@@ -101,7 +101,12 @@ def _counts_line(fc: FlowContext, page: InboxPage) -> str:
     ]
     if page.missing_count:
         shown.append(fc.t(N_("officer.inbox.count_missing"), count=page.missing_count))
-    return " · ".join(shown) if shown else fc.t(N_("officer.inbox.nothing_open"))
+    # One short line per group: a long header wraps badly on a phone.
+    return (
+        "\n".join(f"• {line}" for line in shown)
+        if shown
+        else fc.t(N_("officer.inbox.nothing_open"))
+    )
 
 
 async def ask_inbox(fc: FlowContext) -> Reply:
@@ -154,7 +159,7 @@ async def got_inbox(fc: FlowContext, answer: Answer) -> str:
     if answer.choice is None:
         return await _typed_code(fc, answer)
     choice = answer.choice
-    if choice.startswith("d:") and choice[2:].isdigit():
+    if choice.startswith("d:") and choice[2:].isdecimal():
         # The id came from this prompt's own list; the core still checks it.
         dossier = await dossiers.get_dossier_by_id(fc.s, fc.actor, int(choice[2:]))
         fc.data["dossier_id"] = dossier.id

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
-from bot.flows.types import Choice, FileOut, Reply, UploadSlot
-from ocop_core.errors import DomainError, NotFound
+from bot.flows.producer import details, files, submit
+from bot.flows.types import Choice, FileIn, FileOut, Reply, UploadSlot
+from ocop_core.errors import NotFound
 from ocop_core.i18n import N_
 from ocop_core.lifecycle import EDITABLE, Stage
-from ocop_core.media import MediaStore, ProcessedFile, assemble_pdf, process_upload
+from ocop_core.media import assemble_pdf
 from ocop_core.models import Dossier
 from ocop_core.services import dossiers, status
 from ocop_core.services.status import ChecklistItem
 
 MARKS = {"done": "✅", "knockout": "⛔", "mandatory": "❌", "evidence": "▫️"}
-MAX_FILES_PER_MESSAGE = 10
 
 
 async def _dossier(fc: FlowContext) -> Dossier:
@@ -47,9 +46,13 @@ async def start(fc: FlowContext, args: dict[str, Any]) -> str:
             fc.data["candidates"] = [
                 [d.id, f"{d.receipt_code} · {d.product_name}"[:60]] for d in open_ones
             ]
+            if args.get("files"):
+                await _keep_pending(fc, args["files"], None)
             return "pick_dossier"
         dossier = open_ones[0]
     fc.data["dossier_id"] = dossier.id
+    if args.get("files"):  # sent from the menu, before choosing anything
+        await _keep_pending(fc, args["files"], dossier)
     return "checklist"
 
 
@@ -62,7 +65,7 @@ async def ask_pick(fc: FlowContext) -> Reply:
 
 async def got_pick(fc: FlowContext, answer: Answer) -> str:
     raw = answer.require_choice().removeprefix("d:")
-    if not raw.isdigit() or int(raw) not in {c[0] for c in fc.data.get("candidates", [])}:
+    if not raw.isdecimal() or int(raw) not in {c[0] for c in fc.data.get("candidates", [])}:
         raise Reask(N_("flow.reask.pick_one"))
     await dossiers.get_dossier_by_id(fc.s, fc.actor, int(raw))  # authorised again
     fc.data["dossier_id"] = int(raw)
@@ -85,37 +88,64 @@ async def ask_checklist(fc: FlowContext) -> Reply:
     ]
     if summary.knockout_missing:
         lines.append(fc.t(N_("docs.knockout_warning")))
+    filled = details.complete(dossier)
     lines.append(fc.t(N_("docs.legend")))
     lines.append(fc.t(N_("rounds.docs.legend_star3")))
-    choices = [
-        Choice(
-            f"req:{item.requirement.code}", f"{_mark(item)} {fc.t(item.requirement.label_key)}"[:60]
-        )
-        for item in summary.checklist
-    ]
-    if not summary.missing and dossier.stage in EDITABLE:
+    first = [i for i in summary.checklist if _first_page(i)]
+    optional = [i for i in summary.checklist if not _first_page(i)]
+    if fc.data.get("optional"):  # the second page: documents that add points
+        choices = _items(fc, optional)
+        choices.append(Choice("required", fc.t(N_("docs.required_page"))))
+        return Reply("\n".join(lines), tuple(choices))
+    choices = [Choice("details", f"{MARKS['done'] if filled else '📝'} {fc.t(N_('details.line'))}")]
+    choices += _items(fc, sorted(first, key=lambda i: i.done))  # missing ones first
+    if optional:
+        done = sum(1 for i in optional if i.done)
+        label = fc.t(N_("docs.optional_page"), done=done, total=len(optional))
+        choices.append(Choice("optional", label))
+    if not summary.missing and filled and dossier.stage in EDITABLE:
         choices.append(Choice("submit", fc.t(N_("docs.submit"))))
     choices.append(Choice("done", fc.t(N_("docs.finish"))))
     return Reply("\n".join(lines), tuple(choices))
 
 
+def _first_page(item: ChecklistItem) -> bool:
+    """Required documents and those needed for 3 stars; the rest only add points."""
+    return item.requirement.blocking or bool(item.requirement.star_minimum)
+
+
+def _items(fc: FlowContext, items: list[ChecklistItem]) -> list[Choice]:
+    return [
+        Choice(f"req:{i.requirement.code}", f"{_mark(i)} {fc.t(i.requirement.label_key)}"[:60])
+        for i in items
+    ]
+
+
 async def got_checklist(fc: FlowContext, answer: Answer) -> str:
     if answer.files:
-        raise Reask(N_("docs.choose_first"))
+        await _keep_pending(fc, answer.files, await _dossier(fc))
+        return "checklist"
     choice = answer.require_choice()
     if choice == "done":
         fc.say(N_("docs.bye"))
         return END
     dossier = await _dossier(fc)
+    if choice in {"optional", "required"}:  # checklist pages: short screens on a phone
+        fc.data["optional"] = choice == "optional"
+        return "checklist"
+    if choice == "details":
+        return fc.switch_to("details", dossier_id=dossier.id)
     if choice == "submit":
-        await dossiers.submit(fc.s, fc.core, fc.actor, dossier)
-        fc.say(N_("docs.submitted"), code=dossier.receipt_code)
-        return END
+        if not details.complete(dossier):
+            raise Reask(N_("details.needed_first"))
+        return submit.CONFIRM
     code = choice.removeprefix("req:")
     items = {i.requirement.code: i for i in await status.checklist(fc.s, dossier)}
     if code not in items:
         raise Reask(N_("flow.reask.pick_one"))
     fc.data.update(req=code, replace=False)
+    if fc.data.get("pending"):
+        await _record_pending(fc)
     return "upload"
 
 
@@ -159,85 +189,33 @@ async def got_upload(fc: FlowContext, answer: Answer) -> str:
             fc.say(N_("docs.replace_ready"))
             return "upload"
         raise Reask(N_("flow.reask.pick_one"))
-    if len(answer.files) > MAX_FILES_PER_MESSAGE:
-        raise Reask(N_("docs.too_many_files"), limit=MAX_FILES_PER_MESSAGE)
     await _store_files(fc, answer)
     return "upload"
 
 
 async def _store_files(fc: FlowContext, answer: Answer) -> None:
-    """Every file through the media pipeline; one answer for the whole album."""
-    store = MediaStore(fc.core.media_dir)
-    results: list[ProcessedFile | DomainError] = []
-    for f in answer.files:
-        try:
-            results.append(
-                await asyncio.to_thread(
-                    process_upload, f.data, filename=f.filename, declared_mime=f.mime
-                )
-            )
-        except DomainError as exc:
-            results.append(exc)
-    problems: list[str] = []
-    pages: list[dict[str, Any]] = []
     dossier = await _dossier(fc)
-    known = {d.sha256 for d in await dossiers.current_documents(fc.s, dossier.id or 0)}
-    for number, result in enumerate(results, start=1):
-        if isinstance(result, DomainError):
-            problems.append(
-                fc.t(N_("docs.file_refused"), n=number, reason=fc.t(result.key, **result.params))
-            )
-            continue
-        if result.kind == "pdf" and not fc.caps.receive_pdf:
-            problems.append(
-                fc.t(N_("docs.file_refused"), n=number, reason=fc.t(N_("docs.photos_only")))
-            )
-            continue
-        if not result.acceptable:
-            hints = " ".join(fc.t(h) for h in result.hints)
-            problems.append(fc.t(N_("docs.file_refused"), n=number, reason=hints))
-            continue
-        stored = await asyncio.to_thread(store.store_processed, result)
-        if stored.sha256 in known:  # the same photo sent twice: keep one copy
-            problems.append(fc.t(N_("docs.duplicate"), n=number))
-            continue
-        known.add(stored.sha256)
-        pages.append(
-            {
-                "path": str(Path("media") / stored.path),
-                "sha256": stored.sha256,
-                "mime": stored.mime,
-                "pages": stored.pages,
-                "size_bytes": stored.size,
-                "quality_flags": list(result.flags),
-            }
-        )
-    if pages:
-        await dossiers.record_document(
-            fc.s,
-            fc.core,
-            fc.actor,
-            dossier,
-            requirement=fc.data["req"],
-            pages=pages,
-            replace=bool(fc.data.get("replace")),
-        )
-        fc.data["replace"] = False
-    summary = await status.summarise(fc.s, fc.core, dossier)
-    done, total = summary.progress
-    lines = []
-    if pages:
-        lines.append(
-            fc.t(N_("docs.received"), count=len(pages), name=fc.t(f"doc.{fc.data['req']}"))
-        )
-    lines += problems
-    lines.append(fc.t(N_("docs.progress"), done=done, total=total))
-    if summary.missing:
-        names = ", ".join(fc.t(r.label_key) for r in summary.missing[:6])
-        lines.append(fc.t(N_("docs.still_missing"), names=names))
-    else:
-        lines.append(fc.t(N_("docs.all_there")))
+    batch = await files.process(fc, answer.files, dossier)
+    await files.record(fc, dossier, str(fc.data["req"]), batch)
+    await files.report(fc, dossier, str(fc.data["req"]), batch)
+
+
+async def _keep_pending(fc: FlowContext, sent: tuple[FileIn, ...], dossier: Dossier | None) -> None:
+    """Files sent before choosing their document: kept, and the person is asked which it is."""
+    batch = await files.process(fc, sent, dossier)
+    fc.data["pending"] = [*(fc.data.get("pending") or []), *batch.pages]
+    lines = [*batch.problems]
+    if fc.data["pending"]:
+        pages = files.Batch(fc.data["pending"]).page_count
+        lines.insert(0, fc.t(N_("docs.pending_which"), count=pages))
     fc.replies.append(Reply("\n".join(lines)))
+
+
+async def _record_pending(fc: FlowContext) -> None:
+    dossier = await _dossier(fc)
+    batch = files.Batch(list(fc.data.pop("pending")))
+    await files.record(fc, dossier, str(fc.data["req"]), batch)
+    await files.report(fc, dossier, str(fc.data["req"]), batch)
 
 
 async def _send_view(fc: FlowContext) -> None:
@@ -268,6 +246,7 @@ DOCUMENTS = Flow(
         "pick_dossier": Step("pick_dossier", ask_pick, got_pick),
         "checklist": Step("checklist", ask_checklist, got_checklist),
         "upload": Step("upload", ask_upload, got_upload, upload_slot=upload_slot),
+        **{s.name: s for s in submit.SUBMIT_STEPS},
     },
     on_start=start,
 )

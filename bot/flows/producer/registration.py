@@ -7,10 +7,11 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
+from bot.flows.producer import place
 from bot.flows.types import Choice, Reply
-from ocop_core.admin_units import current_provinces, search_communes
+from ocop_core.admin_units import current_provinces
 from ocop_core.clock import local_today
-from ocop_core.i18n import N_
+from ocop_core.i18n import N_, translate
 from ocop_core.models import Attempt, Commune, ProducerKind
 from ocop_core.rules import taxonomy
 from ocop_core.services import dossiers, status
@@ -21,22 +22,14 @@ SHARES = ("under_50", "50_75", "over_75", "all")
 ORIGINS = ("own", "tradition", "commune", "partner")
 MARKETS = ("commune", "province", "national", "export")
 SUPPORT = ("packaging", "quality", "trademark", "promotion", "training", "none")
-# Summary lines: (data field, catalog label key, step that edits it)
+# Summary lines of the idea: (data field, catalog label key, step that edits it). The rest of
+# Mẫu 01 is asked later in one sitting (``details``), as a line of the dossier's checklist.
 SUMMARY_FIELDS = (
     ("kind", N_("reg.field.kind"), "kind"),
     ("producer_name", N_("reg.field.producer_name"), "producer_name"),
-    ("representative", N_("reg.field.representative"), "representative"),
-    ("registration_number", N_("reg.field.registration_number"), "registration_number"),
-    ("commune_name", N_("reg.field.commune"), "province"),
+    ("commune_name", N_("reg.field.commune"), "place"),
     ("product_name", N_("reg.field.product_name"), "product_name"),
     ("criteria_set", N_("reg.field.criteria_set"), "sector"),
-    ("description", N_("reg.field.description"), "description"),
-    ("local_share", N_("reg.field.local_share"), "local_share"),
-    ("workers", N_("reg.field.workers"), "workers"),
-    ("idea_origin", N_("reg.field.idea_origin"), "idea_origin"),
-    ("identity", N_("reg.field.identity"), "identity"),
-    ("market", N_("reg.field.market"), "market"),
-    ("support", N_("reg.field.support"), "support"),
     ("attempt", N_("reg.field.attempt"), "attempt"),
 )
 
@@ -100,68 +93,104 @@ async def got_kind(fc: FlowContext, answer: Answer) -> str:
     return _then(fc, "producer_name")
 
 
-async def got_registration_number(fc: FlowContext, answer: Answer) -> str:
-    if answer.choice == "skip":
-        _reg(fc)["registration_number"] = ""
-        return _then(fc, "province")
-    value = answer.require_text(40).upper()
-    if not re.fullmatch(r"[0-9A-Z][0-9A-Z./\- ]{3,39}", value):
-        raise Reask(N_("reg.reask.registration_number"))
-    _reg(fc)["registration_number"] = value
-    return _then(fc, "province")
+async def got_product_name(fc: FlowContext, answer: Answer) -> str:
+    _reg(fc)["product_name"] = answer.require_text(200)
+    if fc.data.get("_editing"):
+        return "summary"
+    guess = guess_set(_reg(fc)["product_name"])
+    if guess is None:
+        return "sector"
+    fc.data["set_guess"] = guess
+    return "set_guess"
 
 
-async def ask_province(fc: FlowContext) -> Reply:
-    choices = tuple(Choice(f"prov:{code}", name) for code, name in current_provinces())
-    return Reply(fc.t(N_("reg.ask.province")), choices, columns=2)
-
-
-async def got_province(fc: FlowContext, answer: Answer) -> str:
-    code = (answer.choice or "").removeprefix("prov:")
-    if not answer.choice:
-        typed = fold(answer.require_text(60))
-        hits = [c for c, name in current_provinces() if typed and typed in fold(name)]
-        if len(hits) != 1:
-            raise Reask(N_("reg.reask.province"))
-        code = hits[0]
-    if code not in dict(current_provinces()):
-        raise Reask(N_("flow.reask.pick_one"))
-    _reg(fc)["province"] = code
-    return "commune_search"
-
-
-async def ask_commune_search(fc: FlowContext) -> Reply:
-    return Reply(fc.t(N_("reg.ask.commune_search")))
-
-
-async def got_commune_search(fc: FlowContext, answer: Answer) -> str:
-    query = answer.require_text(60)
-    found = await search_communes(fc.s, _reg(fc)["province"], query)
-    if not found:
-        raise Reask(N_("reg.reask.commune_not_found"), query=query)
-    fc.data["commune_hits"] = [[c.code, c.name] for c in found]
-    return "commune_pick"
-
-
-async def ask_commune_pick(fc: FlowContext) -> Reply:
-    hits = fc.data.get("commune_hits") or []
+async def ask_set_guess(fc: FlowContext) -> Reply:
+    code = int(fc.data.get("set_guess") or 0)
     return Reply(
-        fc.t(N_("reg.ask.commune_pick")),
-        tuple(Choice(f"com:{code}", name) for code, name in hits),
+        fc.t(N_("reg.set_guess.ask"), name=fc.t(f"set.{code}")),
+        (
+            Choice("yes", fc.t(N_("reg.set_guess.yes"))),
+            Choice("other", fc.t(N_("reg.set_guess.other"))),
+        ),
         columns=2,
     )
 
 
-async def got_commune_pick(fc: FlowContext, answer: Answer) -> str:
-    if answer.choice is None:  # typed another name: search again
-        return await got_commune_search(fc, answer)
-    code = answer.choice.removeprefix("com:")
-    commune = await fc.s.get(Commune, code)
-    if commune is None or commune.province_code != _reg(fc).get("province"):
+async def got_set_guess(fc: FlowContext, answer: Answer) -> str:
+    choice = answer.require_choice()
+    if choice == "other":
+        return "sector"
+    if choice != "yes":
         raise Reask(N_("flow.reask.pick_one"))
-    _reg(fc).update(commune=commune.code, commune_name=commune.name)
-    fc.data.pop("commune_hits", None)
-    return _then(fc, "product_name")
+    _reg(fc)["criteria_set"] = int(fc.data.pop("set_guess"))
+    return _then(fc, "attempt")
+
+
+_STOP = frozenset({"khac", "tu", "va", "san", "pham", "cac", "loai"})
+
+
+def _words(text: str) -> set[str]:
+    """Content words: "chế biến" (processed) says nothing about which product it is."""
+    folded = fold(text.replace(",", " ")).replace("che bien", " ")
+    return {w for w in folded.split() if w not in _STOP}
+
+
+def guess_set(product: str) -> int | None:
+    """The criteria set whose name shares the most words with the product's name ("Mật ong
+    bạc hà" → "Mật ong, mật khác…"); the shorter name wins a tie; None when nothing is shared.
+    The person confirms the guess."""
+    words = {w for w in _words(product) if len(w) >= 3}
+    best: tuple[int, int, int] | None = None  # (-shared, label length, code)
+    for cs in taxonomy().sets:
+        label = translate(cs.label_key, "vi")
+        shared = len(words & _words(label))
+        if shared and (best is None or (-shared, len(label), cs.code) < best):
+            best = (-shared, len(label), cs.code)
+    return best[2] if best else None
+
+
+async def ask_same_producer(fc: FlowContext) -> Reply:
+    reg = _reg(fc)
+    return Reply(
+        fc.t(N_("reg.same_producer.ask"), name=reg["producer_name"], place=reg["commune_name"]),
+        (
+            Choice("yes", fc.t(N_("reg.same_producer.yes"))),
+            Choice("no", fc.t(N_("reg.same_producer.no"))),
+        ),
+        columns=2,
+    )
+
+
+async def got_same_producer(fc: FlowContext, answer: Answer) -> str:
+    choice = answer.require_choice()
+    if choice == "yes":
+        return "product_name"
+    if choice != "no":
+        raise Reask(N_("flow.reask.pick_one"))
+    fc.data["reg"] = {}
+    return "kind"
+
+
+async def start(fc: FlowContext, _args: dict[str, Any]) -> str:
+    """A second product reuses the producer's details after one confirmation."""
+    known = await dossiers.producer_of(fc.s, fc.actor)
+    if known is None:
+        return "kind"
+    commune = await fc.s.get(Commune, known.commune_code)
+    names = dict(current_provinces())
+    place = commune.name if commune else known.commune_code
+    if commune is not None:
+        place = f"{commune.name}, {names.get(commune.province_code, '')}"
+    _reg(fc).update(
+        kind=known.kind,
+        producer_name=known.name,
+        representative=known.representative,
+        registration_number=known.registration_number or "",
+        commune=known.commune_code,
+        province=commune.province_code if commune else "",
+        commune_name=place,
+    )
+    return "same_producer"
 
 
 async def ask_sector(fc: FlowContext) -> Reply:
@@ -193,15 +222,7 @@ async def got_set(fc: FlowContext, answer: Answer) -> str:
     if raw not in sets:
         raise Reask(N_("flow.reask.pick_one"))
     _reg(fc)["criteria_set"] = int(raw)
-    return _then(fc, "description")
-
-
-async def got_workers(fc: FlowContext, answer: Answer) -> str:
-    text = answer.require_text(10).replace(".", "").replace(",", "")
-    if not text.isdigit() or int(text) > 100_000:
-        raise Reask(N_("reg.reask.workers"))
-    _reg(fc)["workers"] = int(text)
-    return _then(fc, "idea_origin")
+    return _then(fc, "attempt")
 
 
 async def ask_attempt(fc: FlowContext) -> Reply:
@@ -300,18 +321,6 @@ async def got_edit_pick(fc: FlowContext, answer: Answer) -> str:
 
 async def _create(fc: FlowContext) -> str:
     reg = _reg(fc)
-    details = {
-        k: reg.get(k)
-        for k in (
-            "description",
-            "local_share",
-            "workers",
-            "idea_origin",
-            "identity",
-            "market",
-            "support",
-        )
-    }
     prev_date = reg.get("previous_certificate_date")
     dossier = await dossiers.register_dossier(
         fc.s,
@@ -331,7 +340,7 @@ async def _create(fc: FlowContext) -> str:
             attempt=reg.get("attempt", Attempt.NEW),
             previous_certificate_number=reg.get("previous_certificate_number"),
             previous_certificate_date=date.fromisoformat(prev_date) if prev_date else None,
-            details=details,
+            details={},  # the rest of Mẫu 01 comes later, in one sitting (``details``)
         ),
     )
     summary = await status.summarise(fc.s, fc.core, dossier)
@@ -355,38 +364,22 @@ REGISTRATION = Flow(
     name="register",
     first="kind",
     steps={
+        "same_producer": Step("same_producer", ask_same_producer, got_same_producer),
         "kind": Step("kind", ask_kind, got_kind),
-        "producer_name": _text_step(N_("reg.ask.producer_name"), "producer_name", "representative"),
-        "representative": _text_step(
-            N_("reg.ask.representative"), "representative", "registration_number", skippable=True
+        "producer_name": _text_step(N_("reg.ask.producer_name"), "producer_name", "place"),
+        "place": Step("place", place.ask_place, place.got_place),
+        "commune_search": Step(
+            "commune_search", place.ask_commune_search, place.got_commune_search
         ),
-        "registration_number": Step(
-            "registration_number",
-            lambda fc: _prompt(fc, N_("reg.ask.registration_number")),
-            got_registration_number,
-            skippable=True,
+        "commune_pick": Step("commune_pick", place.ask_commune_pick, place.got_commune_pick),
+        "product_name": Step(
+            "product_name",
+            lambda fc: _prompt(fc, N_("reg.ask.product_name")),
+            got_product_name,
         ),
-        "province": Step("province", ask_province, got_province),
-        "commune_search": Step("commune_search", ask_commune_search, got_commune_search),
-        "commune_pick": Step("commune_pick", ask_commune_pick, got_commune_pick),
-        "product_name": _text_step(N_("reg.ask.product_name"), "product_name", "sector"),
+        "set_guess": Step("set_guess", ask_set_guess, got_set_guess),
         "sector": Step("sector", ask_sector, got_sector),
         "criteria_set": Step("criteria_set", ask_set, got_set),
-        "description": _text_step(
-            N_("reg.ask.description"), "description", "local_share", limit=1000
-        ),
-        "local_share": _choice_step(
-            N_("reg.ask.local_share"), "local_share", "share", SHARES, "workers"
-        ),
-        "workers": Step("workers", lambda fc: _prompt(fc, N_("reg.ask.workers")), got_workers),
-        "idea_origin": _choice_step(
-            N_("reg.ask.idea_origin"), "idea_origin", "origin", ORIGINS, "identity"
-        ),
-        "identity": _text_step(
-            N_("reg.ask.identity"), "identity", "market", limit=500, skippable=True
-        ),
-        "market": _choice_step(N_("reg.ask.market"), "market", "market", MARKETS, "support"),
-        "support": _choice_step(N_("reg.ask.support"), "support", "support", SUPPORT, "attempt"),
         "attempt": Step("attempt", ask_attempt, got_attempt),
         "previous_number": _text_step(
             N_("reg.ask.previous_number"), "previous_certificate_number", "previous_date", limit=64
@@ -397,6 +390,7 @@ REGISTRATION = Flow(
         "summary": Step("summary", ask_summary, got_summary),
         "edit_pick": Step("edit_pick", ask_edit_pick, got_edit_pick),
     },
+    on_start=start,
 )
 
 
