@@ -25,6 +25,7 @@ from bot.handlers.terminal import chat
 from bot.handlers.upload_page import sweep_orphans
 from bot.scheduler import ReminderScheduler
 from bot.settings import Settings, SettingsError
+from bot.web import Desk
 from bot.web_server import HealthRoutes, build_web_app
 from ocop_core.admin_units import sync_admin_units
 from ocop_core.clock import Clock, SystemClock
@@ -114,21 +115,47 @@ async def mark_stopped(app: App, channel: str, chat_id: str) -> None:
         await accounts.mark_stopped(s, channel=channel, chat_id=chat_id)
 
 
+def _web_app(app: App) -> web.Application:
+    """The shared web server with its limits, /health and /metrics (channels add their routes)."""
+    settings = app.settings
+    web_app = build_web_app(settings)
+    names = [
+        n
+        for n, on in (("telegram", settings.telegram_token), ("zalo", settings.zalo_bot_token))
+        if on
+    ]
+    HealthRoutes(app, min_free_bytes=settings.min_free_mb * 2**20, channels=names).add_routes(
+        web_app
+    )
+    return web_app
+
+
+async def _listen(web_app: web.Application, settings: Settings) -> tuple[web.AppRunner, int]:
+    """Start listening; a port that cannot be had stops start-up with one line."""
+    # Headers must arrive within the keep-alive deadline, or aiohttp closes the connection.
+    runner = web.AppRunner(web_app, keepalive_timeout=settings.web_header_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.web_host, settings.web_port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise SettingsError(
+            f"configuration error: OCOP_WEB_PORT: cannot listen on {settings.web_host}:"
+            f"{settings.web_port} ({exc.strerror}); choose a free port"
+        ) from None
+    return runner, runner.addresses[0][1] if runner.addresses else settings.web_port
+
+
 async def serve(settings: Settings) -> None:
     """``ocop-bot run``: migrate, start the web server and the configured channels, wait."""
     async with open_app(settings) as app:
         for line in channel_report(settings):
             print(line, flush=True)
-        web_app = build_web_app(settings)
-        channel_names = [
-            n
-            for n, on in (("telegram", settings.telegram_token), ("zalo", settings.zalo_bot_token))
-            if on
-        ]
-        HealthRoutes(
-            app, min_free_bytes=settings.min_free_mb * 2**20, channels=channel_names
-        ).add_routes(web_app)
+        web_app = _web_app(app)
         await asyncio.to_thread(sweep_orphans, settings.data_dir)
+        secure = not (settings.public_url or "").startswith("http://")
+        Desk(app.sessions, app.ctx, secure_cookie=secure).add_routes(web_app)
         conversations = Conversations(app.sessions, app.ctx, build_flows())
         channels: list[Any] = []
         if settings.telegram_token:
@@ -146,24 +173,13 @@ async def serve(settings: Settings) -> None:
 
             zalo = build_zalo(settings, app.sessions, app.ctx, conversations, web_app)
             channels.append(zalo)
-        # Headers must arrive within the keep-alive deadline, or aiohttp closes the connection.
-        runner = web.AppRunner(web_app, keepalive_timeout=settings.web_header_timeout)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.web_host, settings.web_port)
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise SettingsError(
-                f"configuration error: OCOP_WEB_PORT: cannot listen on {settings.web_host}:"
-                f"{settings.web_port} ({exc.strerror}); choose a free port"
-            ) from None
-        port = runner.addresses[0][1] if runner.addresses else settings.web_port
+        runner, port = await _listen(web_app, settings)
         print(
             f"Web server on http://{settings.web_host}:{port} (database: "
             f"{app.engine.url.get_backend_name()})",
             flush=True,
         )
+        app.ctx.web_url = settings.public_url or f"http://{settings.web_host}:{port}"
         announce_startup(settings, port)  # what `ocop-bot doctor` would flag, once
         if zalo is not None:  # links point here when there is no public URL
             zalo.set_local_url(f"http://{settings.web_host}:{port}")

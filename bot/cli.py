@@ -11,7 +11,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NoReturn
 
-from bot import cli_doctor, cli_dossiers, cli_officers, cli_person, cli_plans
+from bot import (
+    cli_communes,
+    cli_doctor,
+    cli_dossiers,
+    cli_officers,
+    cli_person,
+    cli_plans,
+    cli_web,
+)
 from bot.app import App, open_app, serve
 from bot.handlers.terminal import chat
 from bot.logging_setup import announce_log_file, setup_logging, terminal_log_file
@@ -72,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
     add.add_argument("--name", default="")
     cli_officers.add_parsers(officer)
+    cli_communes.add_parsers(sub)
     cli_person.add_parsers(sub)
 
     remind = sub.add_parser("remind", help="compute reminders and send what is due now")
@@ -95,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     dshow = dossier.add_parser("show", help="show one dossier by its receipt code")
     dshow.add_argument("code")
     cli_dossiers.add_parsers(dossier)
+    cli_web.add_parsers(sub)
     return p
 
 
@@ -208,6 +218,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if cmd == "chat":
         user = args.user or os.environ.get("USER") or "local"
         return asyncio.run(_with_app(settings, lambda app: _chat(app, user)))
+    if cmd == "commune":  # pure lookups: no database needed
+        return cli_communes.run(args)
     if cmd == "plan" and args.plan_cmd != "progress":
         handlers: dict[str, Callable[[], int]] = {
             "list": lambda: _plan_list(settings),
@@ -215,6 +227,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             "load": lambda: _plan_load(settings, args),
         }
         return handlers[args.plan_cmd]()
+    if cmd in cli_web.COMMANDS:
+        return asyncio.run(_with_app(settings, lambda app: cli_web.dispatch(app, args)))
     table: dict[tuple[str, str], Callable[[App], Awaitable[int]]] = {
         ("db", "upgrade"): _db_upgrade,
         ("officer", "add"): lambda app: _officer_add(app, args),

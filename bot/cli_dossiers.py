@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot import cli_documents
 from bot.remind import parse_instant
 from ocop_core.authz import Actor
-from ocop_core.clock import FixedClock
+from ocop_core.clock import FixedClock, local_today
 from ocop_core.db import transaction
 from ocop_core.errors import ValidationError
 from ocop_core.i18n import N_, translate
@@ -77,6 +77,8 @@ async def add(app: App, args: argparse.Namespace) -> int:
     print(f"  plan:      {d.plan_id or '-'}")
     print(f"  round:     {round_label(info, locale)}" + (f" ({info.key})" if info else ""))
     print(f"  next date: {_day(d.next_due, locale)}")
+    if d.next_due is not None and d.next_due < local_today(ctx.clock):
+        print("  (that date has passed: the next reminders pass moves it to the next open round)")
     return 0
 
 

@@ -65,6 +65,11 @@ def check_settings() -> tuple[CheckResult, Settings | None]:
         settings = load_settings()
     except SettingsError as exc:
         advice = "fix that variable in the environment or .env (see README, Configuration)"
+        if "OCOP_PUBLIC_URL" in str(exc):  # the one an operator meets on a LAN install
+            advice = (
+                "serve the bot over HTTPS (a reverse proxy with a certificate, docs/deploy.md) and "
+                "set OCOP_PUBLIC_URL to that https:// address; plain http is only for this machine"
+            )
         return _result("settings", title, FAIL, str(exc), advice), None
     return _result("settings", title, OK, "all OCOP_* variables valid"), settings
 

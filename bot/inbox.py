@@ -91,6 +91,9 @@ class Handler(Protocol):
     async def give_up(self, batch: list[Item]) -> None:
         """Processing failed MAX_ATTEMPTS times: tell the person."""
 
+    async def flood_notice(self, batch: list[Item], skipped: int) -> None:
+        """``skipped`` messages of this chat were not answered one by one (a flood)."""
+
 
 @dataclass(frozen=True)
 class NewItem:
@@ -265,7 +268,9 @@ class Inbox:
                 update(InboxItem).where(col(InboxItem.id) == ids[0]).values(replies=replies)
             )
 
-    async def _close(self, batch: list[Item]) -> None:
+    async def _close(self, batch: list[Item]) -> int:
+        """Mark the batch done; returns how many flood-skipped rows of the chat to mention
+        (once nothing else of the chat is waiting, so the person is told once, last)."""
         async with transaction(self.sessions) as s:
             await s.exec(
                 update(InboxItem)
@@ -283,33 +288,23 @@ class Inbox:
                     lease_until=None,
                 )
             )
-
-    async def take_skipped(self, chat_key: str, exclude: Sequence[int]) -> int:
-        """A flood's skipped rows, once nothing else of the chat is waiting: how many (they
-        are then closed, so the person is told once)."""
-        async with transaction(self.sessions) as s:
-            waiting = (
-                await s.exec(
-                    select(func.count()).where(
-                        col(InboxItem.channel) == self.channel,
-                        col(InboxItem.chat_key) == chat_key,
-                        col(InboxItem.status).in_(OPEN),
-                        col(InboxItem.id).not_in(list(exclude)),
-                    )
-                )
-            ).one()
-            if waiting:
+            if self.flood_limit is None:
                 return 0
-            result = await s.exec(
-                update(InboxItem)
-                .where(
-                    col(InboxItem.channel) == self.channel,
-                    col(InboxItem.chat_key) == chat_key,
-                    col(InboxItem.status) == InboxStatus.SKIPPED,
-                )
-                .values(status=InboxStatus.DONE, payload={}, chat_key="", done_at=_now())
-            )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return await self._take_skipped(s, batch[0].chat_key)
+
+    async def _take_skipped(self, s: AsyncSession, chat_key: str) -> int:
+        of_chat = (col(InboxItem.channel) == self.channel, col(InboxItem.chat_key) == chat_key)
+        waiting = (
+            await s.exec(select(func.count()).where(*of_chat, col(InboxItem.status).in_(OPEN)))
+        ).one()
+        if waiting:
+            return 0
+        result = await s.exec(
+            update(InboxItem)
+            .where(*of_chat, col(InboxItem.status) == InboxStatus.SKIPPED)
+            .values(status=InboxStatus.DONE, payload={}, chat_key="", done_at=_now())
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # -- the worker ----------------------------------------------------------------------
 
@@ -473,7 +468,12 @@ class Inbox:
                 await self._handler.resend(batch)
             else:
                 await self._handler.process(batch)
-            await self._close(batch)
+            skipped = await self._close(batch)
+            if skipped:
+                try:
+                    await self._handler.flood_notice(batch, skipped)
+                except Exception:  # the batch is done; a lost courtesy notice is only logged
+                    log.exception("%s: the flood notice failed", self.channel)
             metrics.UPDATES_PROCESSED.labels(self.channel).inc(len(batch))
             metrics.PROCESSING_SECONDS.labels(self.channel).observe(time.monotonic() - started)
         except Exception:

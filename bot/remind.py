@@ -56,6 +56,7 @@ def parse_instant(value: str) -> datetime:
 
 def _counts(compute: ComputeStats, dispatch: DispatchStats) -> str:
     return (
+        f"rounds: {compute.rolled} dossier(s) moved; "
         f"fires: {compute.wanted} wanted, {compute.written} written, {compute.cancelled} "
         f"cancelled, {compute.dropped} dropped; due now: {dispatch.due} → {len(dispatch.messages)} "
         f"message(s), {dispatch.late} late, {dispatch.superseded} superseded, "

@@ -205,12 +205,14 @@ def plan_forward(actor: Actor, stage: str, ruleset: Ruleset, points: float | Non
     return Move(at_stage(nxt.code))
 
 
-def plan_score(actor: Actor, stage: str, ruleset: Ruleset, points: float) -> Move:
+def plan_score(
+    actor: Actor, stage: str, ruleset: Ruleset, points: float, *, lower_return: bool = True
+) -> Move:
     """Record a council's points at the level the dossier waits at.
 
     Fewer than 3 stars ends the attempt. Stars that this level does not certify but a lower one
-    does go back to that lower level (Hà Nam 2024: province < 70 back to the district; 26/2026:
-    a central score < 90 lets the province certify 3–4★).
+    does go back to that lower level when ``lower_return`` (26/2026: a central score < 90 lets the
+    province certify 3–4★; Hà Nam 2024's own plan: province < 70 back to the district).
     """
     _require_role(actor, Role.PROVINCE)
     level = stage_level(stage)
@@ -222,7 +224,7 @@ def plan_score(actor: Actor, stage: str, ruleset: Ruleset, points: float) -> Mov
     if stars < ruleset.certificate_min_stars:
         return Move(Stage.NOT_CERTIFIED, stars)
     this = ruleset.level(level)
-    if stars in this.certifies or ruleset.forwards(level, points):
+    if stars in this.certifies or ruleset.forwards(level, points) or not lower_return:
         return Move(scored_stage(level), stars)
     for lower in reversed(ruleset.scoring_levels):
         if lower.code != level and stars in lower.certifies:

@@ -138,6 +138,18 @@ async def test_a_file_in_the_checklist_is_kept_too(world: World) -> None:
     assert "Đã nhận 2 trang" in p.text
 
 
+async def test_files_without_any_dossier_get_one_answer_and_nothing_stored(world: World) -> None:
+    """Nothing to keep them for: one clear answer (register first), no orphan pages on disk."""
+    p = person(world)
+    await onboard(p)
+    await p.send_files(document_photo(1), document_photo(2), document_photo(3))
+    assert len(p.last) == 1 and "chưa có hồ sơ nào" in p.text and "/dangky" in p.text
+    async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
+        assert not (await s.exec(select(Document))).all()
+    await p.tap("Đăng ký sản phẩm")  # the menu still works
+    assert "Chủ thể đăng ký" in p.text
+
+
 async def test_someone_elses_contact_card_is_not_taken(world: World) -> None:
     p = person(world)
     await p.say("/start")
@@ -221,6 +233,7 @@ async def test_canbo_code_as_the_very_first_message(world: World) -> None:
     await o.tap("Tôi đồng ý")
     await o.share_contact("0912345679")
     assert "Bạn đã là cán bộ OCOP" in o.text  # the code was kept all along
+    assert not any("Đăng ký sản phẩm" in c for c in o.choices)  # not asked to be a producer
 
 
 async def test_officer_opens_by_code_and_reads_the_card(world: World) -> None:
@@ -320,3 +333,20 @@ async def test_bad_input_gets_a_short_answer_and_nothing_is_stored(
         state = (await s.exec(select(ConversationState))).all()
         assert not (await s.exec(select(Dossier))).all()
     assert [(st.flow, st.step) for st in state if st.flow] == [("register", step)]
+
+
+async def test_the_mau01_sitting_is_missing_until_answered(world: World) -> None:
+    p = person(world)
+    await onboard(p)
+    await register(p)
+    await p.say("còn thiếu gì")
+    assert "Thông tin Mẫu 01" in p.text
+    await p.say("/giayto")
+    assert not any("Nộp hồ sơ" in c for c in p.choices)  # not before the sitting
+
+
+async def test_tinh_code_opens_the_dossier_for_province_staff(world: World) -> None:
+    seeded = await submitted_dossier(world["sessions"], world["ctx"], user="pat", product="Chè")  # type: ignore[arg-type]
+    staff = await officer(world, "paul", role=Role.PROVINCE)
+    await staff.say(f"/tinh {seeded.code.lower()}")
+    assert seeded.code in staff.text and "Tại chỗ: nguyên liệu" in staff.text

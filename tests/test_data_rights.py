@@ -184,10 +184,17 @@ def test_person_erase_from_the_cli(
             return await seed(app.sessions, app.ctx, "777000", "telegram")
 
     codes = asyncio.run(prepare())
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
 
     def run(*args: str) -> int:
-        with pytest.raises(SystemExit) as exit_:
-            cli_main(list(args))
+        try:
+            with pytest.raises(SystemExit) as exit_:
+                cli_main(list(args))
+        finally:  # the CLI sets up logging on this test's captured stderr: undo it
+            for handler in [h for h in root.handlers if h not in handlers]:
+                root.removeHandler(handler)
+            root.setLevel(level)
         return int(exit_.value.code or 0)
 
     assert run("person", "show", "--telegram-id", "777000") == 0

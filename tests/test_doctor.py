@@ -22,8 +22,9 @@ import pytest
 from aiohttp import web
 
 from bot import cli_doctor, doctor
-from bot.app import build_web_app
+from bot.app import build_web_app, open_app
 from bot.settings import Settings
+from bot.web_server import HealthRoutes
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.zalo_api import FakeZaloServer
 
@@ -81,14 +82,23 @@ async def zalo() -> AsyncIterator[FakeZaloServer]:
 
 
 @pytest.fixture
-async def bot_web() -> AsyncIterator[str]:
-    """The bot's own web server (its /health), on a free loopback port."""
-    runner = web.AppRunner(build_web_app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    await runner.cleanup()
+async def bot_web(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[str]:
+    """The bot's own web server with its /health, as `ocop-bot run` builds it, on a free
+    loopback port (its own migrated database, so /health answers 200)."""
+    data = tmp_path / "bot-web"
+    data.mkdir()
+    shutil.copyfile(sqlite_template, data / "ocop.sqlite3")
+    url = f"sqlite+aiosqlite:///{data / 'ocop.sqlite3'}"
+    settings = Settings(_env_file=None, data_dir=data, database_url=url)  # type: ignore[call-arg]
+    async with open_app(settings) as app:
+        web_app = build_web_app(settings)
+        HealthRoutes(app, min_free_bytes=0).add_routes(web_app)
+        runner = web.AppRunner(web_app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+        await runner.cleanup()
 
 
 def _telegram_env(server: FakeTelegramServer, token: str | None = None) -> dict[str, str]:
@@ -333,7 +343,7 @@ async def test_zalo_webhook_registered(
     [
         ("", "fail"),
         ("http://localhost:8080", "fail"),
-        ("http://192.168.1.20:8080", "warn"),
+        ("https://192.168.1.20", "warn"),  # a LAN address with its own certificate
         ("https://ocop.example.gov.vn", "ok"),
     ],
 )
@@ -341,6 +351,21 @@ def test_links_reachable_from_phones(public: str, status: str) -> None:
     settings = Settings(zalo_bot_token="1:x", public_url=public or None)
     assert doctor.check_links(settings).status == status
     assert doctor.check_links(Settings()).status == "skip"  # Zalo off: no links
+    on_lan = Settings(zalo_bot_token="1:x", web_host="192.168.1.20")  # no public URL at all
+    assert doctor.check_links(on_lan).status == "warn"
+
+
+async def test_plain_http_lan_public_url_is_a_settings_failure_with_advice(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Platforms post webhooks only to https, so the bot refuses to start on such an address;
+    the doctor says so where the operator looks first, with what to do."""
+    _set(monkeypatch, OCOP_ZALO_BOT_TOKEN="1:x", OCOP_PUBLIC_URL="http://192.168.1.20:8080")
+    code, text = await run_doctor()
+    assert code == 1
+    found = line_of(text, "Settings parse")
+    assert "✘" in found and "OCOP_PUBLIC_URL" in found and "https://" in found, found
+    assert "→ serve the bot over HTTPS" in found and "docs/deploy.md" in found, found
 
 
 # -- public URL --------------------------------------------------------------------------------

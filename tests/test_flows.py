@@ -92,6 +92,7 @@ async def test_full_registration_in_at_most_10_messages(world: dict[str, object]
     assert p.sent - before <= 10
     assert "Mã hồ sơ của bạn: 1226-" in p.text
     assert "Hạn tiếp theo: 09/10/2026" in p.text  # national calendar: file before round 2
+    assert "Hồ sơ được xét trong đợt 2 năm 2026, theo Quyết định 26/2026/QĐ-TTg" in p.text
     assert any("Gửi giấy tờ" in c for c in p.choices)
     assert len(p.last) == 1  # one message: the result and what to do next
     async with transaction(world["sessions"]) as s:  # type: ignore[arg-type]
@@ -143,7 +144,8 @@ async def register_until_summary(p: Person) -> None:
     await p.say("Chè shan tuyết")
     await p.say("chon nhom khac")  # not the guessed group: by sector
     await p.say("thuc pham")  # a label without accents counts as a tap
-    await p.tap("Chè tươi")
+    assert "Xem thêm" in " ".join(p.choices)  # 13 sets: paged on a phone
+    await p.say("che tuoi")  # typed words search the whole list, not only the page shown
     await p.tap("Lần đầu")
 
 

@@ -19,6 +19,7 @@ from sqlmodel import select
 from bot.flows import build_flows
 from bot.flows.engine import Flow
 from bot.flows.intents import INTENT_WORDS, NAVIGATION
+from bot.flows.officer.council import COUNCIL_STEPS
 from bot.flows.router import Conversations
 from bot.flows.types import Capabilities, Incoming, Kind
 from bot.handlers import telegram as tg_handler
@@ -35,12 +36,13 @@ from ocop_core.services.context import CoreContext
 from ocop_core.text import fold
 from tests.conftest import _truncate, vn_time
 from tests.factories import BINH_LU
-from tests.officer_helpers import Seeded, producer_account, submitted_dossier
+from tests.officer_helpers import Seeded, move_to_province, producer_account, submitted_dossier
 
 CHANNELS: dict[str, Capabilities] = {"telegram": tg_handler.CAPS, "zalo": zalo_handler.CAPS}
-# "my data" dispatches exactly like /dulieu, which the data-rights flow (branch i12) adds; until
-# that merge the command does not exist here, so this one intent is left out of the check.
-CHECKED = [i for i in INTENT_WORDS if i != "my_data"]
+# "my data" dispatches exactly like /dulieu (the data-rights flow, merged from branch i12): it
+# moves the person into that flow, like the navigation intents.
+CHECKED = list(INTENT_WORDS)
+MOVES = NAVIGATION | {"my_data"}
 TRAP = fold(translate("flow.reask.pick_one", "vi"))
 NOT_UNDERSTOOD = fold(translate("flow.not_understood", "vi"))
 
@@ -58,6 +60,7 @@ class World:
     flows: dict[str, Flow]
     producer: Seeded  # with an open dossier
     submitted: Seeded  # in the officer's commune, waiting for the officer
+    at_province: Seeded  # checked and forwarded: waiting for the council's score
 
 
 @pytest.fixture
@@ -71,7 +74,10 @@ async def world(sqlite_url: str, tmp_path: Path) -> AsyncIterator[World]:
     flows = build_flows()
     producer = await submitted_dossier(sessions, ctx, user="prod", product="Chè", submit=False)
     submitted = await submitted_dossier(sessions, ctx, user="other", product="Mật ong")
-    yield World(Conversations(sessions, ctx, flows), sessions, flows, producer, submitted)
+    scored = await submitted_dossier(sessions, ctx, user="third", product="Rượu ngô")
+    await move_to_province(sessions, ctx, scored, BINH_LU)
+    conv = Conversations(sessions, ctx, flows)
+    yield World(conv, sessions, flows, producer, submitted, scored)
     await engine.dispose()
 
 
@@ -95,11 +101,12 @@ async def _account(w: World, user: str, channel: str, kind: str) -> Account:
         return account
 
 
-async def _data_for(w: World, flow: str, first: str) -> tuple[str, dict[str, Any]]:
-    """The person kind and the state data a real conversation leaves at any step of ``flow``."""
+async def _data_for(w: World, flow: str, first: str, step: str) -> tuple[str, dict[str, Any]]:
+    """The person kind and the state data a real conversation leaves at ``step`` of ``flow``."""
+    council = step in {s.name for s in COUNCIL_STEPS}
     async with transaction(w.sessions) as s:
         mine = await s.get(Dossier, w.producer.dossier_id)
-        theirs = await s.get(Dossier, w.submitted.dossier_id)
+        theirs = await s.get(Dossier, (w.at_province if council else w.submitted).dossier_id)
         assert mine is not None and theirs is not None
     req = requirements_for(mine.criteria_set, mine.attempt)[0].code
     common: dict[str, Any] = {"_history": [first]}
@@ -116,6 +123,7 @@ async def _data_for(w: World, flow: str, first: str) -> tuple[str, dict[str, Any
             "check": {},
             "reason": "Thiếu ảnh",
             "cert_number": "12/QĐ",
+            "score_typed": "76,5",  # what the officer typed, waiting for confirmation
         }
     reg = {
         "kind": "cooperative",
@@ -173,11 +181,12 @@ EXPECT: dict[str, tuple[str, ...]] = {  # words of each intent's own answer (fol
     "back": ("",),  # the previous question: checked by where the person is afterwards
     "language": ("ngon ngu",),
     "upload_link": ("lien ket", "gui anh hoac tep pdf", "gui giay to"),
+    "my_data": ("du lieu ca nhan cua ban",),
 }
 
 
 def _expected(intent: str, kind: str, text: str) -> bool:
-    if kind == "new" and intent not in NAVIGATION and intent != "help":
+    if kind == "new" and intent not in NAVIGATION and intent != "help":  # my data too
         return "hoan tat buoc dang ky" in text
     return any(word in text for word in EXPECT[intent])
 
@@ -188,8 +197,8 @@ async def test_every_global_intent_at_every_step(world: World, channel: str) -> 
     caps = CHANNELS[channel]
     checked = 0
     for flow_name, flow in w.flows.items():
-        kind, data = await _data_for(w, flow_name, flow.first)
         for step in flow.steps:
+            kind, data = await _data_for(w, flow_name, flow.first, step)
             for intent in CHECKED:
                 for typed in typed_forms(intent):
                     user = f"{kind}-{channel}" if kind != "producer" else w.producer.producer_user
@@ -216,7 +225,7 @@ async def test_every_global_intent_at_every_step(world: World, channel: str) -> 
                     assert TRAP not in shown, where
                     assert NOT_UNDERSTOOD not in shown, where
                     assert _expected(intent, kind, shown), (where, shown)
-                    if intent not in NAVIGATION:
+                    if intent not in MOVES or (kind == "new" and intent == "my_data"):
                         assert await _where(w, account) == (flow_name, step), where
                     if intent == "back":
                         assert await _where(w, account) == (flow_name, flow.first), where

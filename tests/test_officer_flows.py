@@ -630,6 +630,8 @@ async def test_score_is_confirmed_correctable_for_24_hours_and_told_once_final(
     assert "có cả dấu phẩy và dấu chấm" in staff.text
     await staff.say("9,25")  # meant 92,5
     assert "9,25 điểm → 1 sao. Xác nhận?" in staff.text
+    await staff.say("hồ sơ của tôi")  # a question in between: answered, then the same question
+    assert "Tiếp tục bước đang dở" in staff.text and "9,25 điểm → 1 sao. Xác nhận?" in staff.text
     await staff.tap("Gõ lại")
     await staff.say("92,5")
     assert "92,5 điểm → tiềm năng 5 sao. Xác nhận?" in staff.text

@@ -84,11 +84,11 @@ async def test_commune_officer_on_zalo(
             for _ in range(4):
                 await say(zalo, lan, "dat")  # "Đạt" typed without accents
                 await say(zalo, lan, "bo qua")
-            text = await say(zalo, lan, "xac nhan")
+            text = await say(zalo, lan, "xac nhan", n=2)  # the result, then the card again
             assert "Đã ghi kết quả kiểm tra" in text, text
             report = PdfReader(io.BytesIO(await fetch_pdf(http, text)))
             assert TITLE in report.pages[0].extract_text()
-        await pick(zalo, lan, "Chuyển lên cấp trên")
+        await pick(zalo, lan, "Chuyển lên Cơ quan OCOP tỉnh")
         text = await say(zalo, lan, "1")
         assert "Đã chuyển hồ sơ" in text, text
         assert all(len(m.text or "") <= 2000 for m in lan.inbox)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from ocop_core.authz import Actor
@@ -41,6 +43,34 @@ async def test_registering_today_in_lai_chau_gives_round_1_of_2027(core: Core) -
     assert [(e.data["from"], e.data["to"], e.data["reason"]) for e in history] == [
         (None, "national-12-2027#1", "registered")
     ]
+
+
+async def test_two_registrations_creating_one_round_at_once_share_its_row(core: Core) -> None:
+    """The first dossier of a round creates its row; a second transaction doing the same before
+    the first commits waits for it and uses that row instead of failing on the unique key."""
+    _, alice = await core.person("alice")
+    _, bob = await core.person("bob")
+    async with core.session() as s:
+        first = await dossiers.register_dossier(s, core.ctx, alice, registration())
+        second = asyncio.create_task(_register(core, bob))
+        await _until_blocked(core, second)  # bob's insert of the same round waits for this commit
+    assert (await second).round_id == first.round_id
+    async with core.session() as s:
+        assert (await s.exec(select(EvaluationRound.key))).all() == ["national-12-2026#2"]
+
+
+async def _until_blocked(core: Core, task: asyncio.Task[Dossier]) -> None:
+    """On PostgreSQL, until another session waits on a row lock (SQLite serialises writers)."""
+    if core.engine.dialect.name != "postgresql":
+        return
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with asyncio.timeout(20), core.engine.connect() as conn:
+        while not task.done() and not (await conn.execute(waiting)).scalar_one():
+            await conn.rollback()  # a fresh snapshot of pg_stat_activity each time
+            await asyncio.sleep(0.01)
 
 
 async def test_paper_dossier_of_a_former_ha_nam_commune_in_2024(core: Core) -> None:
@@ -130,3 +160,90 @@ async def test_status_names_the_3_star_minimums_still_missing(core: Core) -> Non
         "distribution_contracts",
         "product_story",
     }
+
+
+async def test_a_dossier_without_a_loaded_plan_says_so(core: Core) -> None:
+    from ocop_core.services import status
+
+    core.clock.set(vn_time(2025, 9, 10, 9, 0))
+    _, bob = await core.person("bob")
+    d = await _register(core, bob)
+    async with core.session() as s:
+        summary = await status.summarise(s, core.ctx, d)
+    assert summary.deadline is None and summary.by_province_plan and d.ruleset == "qd1489-2025"
+
+
+@pytest.mark.parametrize(
+    ("commune", "stage_after"),
+    [(PHU_LY, "district_scored"), (BINH_LU, "province_scored")],
+    ids=["ha-nam-returns-to-district", "lai-chau-has-no-such-path"],
+)
+async def test_province_score_under_70_goes_back_only_where_the_plan_says(
+    core: Core, commune: str, stage_after: str
+) -> None:
+    from sqlalchemy import update
+
+    core.clock.set(vn_time(2024, 12, 1, 9, 0))
+    d = await _register(core, Actor.system(), commune=commune, filed_on=date(2024, 9, 2))
+    async with core.session() as s:
+        await s.exec(update(Dossier).where(col(Dossier.id) == d.id).values(stage="at_province"))
+    _, staff = await core.person("staff", Role.PROVINCE, commune=commune)
+    async with core.session() as s:
+        d = await s.get(Dossier, d.id)
+        assert d is not None
+        await dossiers.record_score(s, core.ctx, staff, d, points="65")
+    assert (d.stage, d.stars) == (stage_after, 3)
+
+
+def test_stars_are_potential_until_the_awarding_level_records_them() -> None:
+    from ocop_core.services.results import stars_are_potential
+
+    def d(stage: str, stars: int, ruleset: str = "qd26-2026") -> Dossier:
+        return Dossier(
+            receipt_code="",
+            producer_id=0,
+            province_code="12",
+            commune_code=BINH_LU,
+            product_name="",
+            criteria_set=4,
+            ruleset=ruleset,
+            plan_id="",
+            year=2026,
+            stage=stage,
+            stars=stars,
+        )
+
+    assert stars_are_potential(d("province_scored", 5))  # only the Ministry awards 5★
+    assert not stars_are_potential(d("province_scored", 4))
+    assert not stars_are_potential(d("central_scored", 5))
+    assert stars_are_potential(d("district_scored", 4, "qd148-2023"))  # 148: the province does
+    assert not stars_are_potential(d("certified", 5))
+
+
+async def test_plan_progress_counts_the_plans_territory_and_year(core: Core) -> None:
+    from sqlalchemy import update
+
+    from ocop_core.services.plan_progress import plan_progress, plan_targets
+
+    core.clock.set(vn_time(2024, 12, 20, 9, 0))
+    ha_nam = await _register(core, Actor.system(), commune=PHU_LY, filed_on=date(2024, 9, 2))
+    await _register(
+        core, Actor.system(), commune="13324", filed_on=date(2024, 9, 3), producer_name="Hộ B"
+    )
+    # A commune of Ninh Bình that was never in Hà Nam does not count for Hà Nam's plan.
+    await _register(core, Actor.system(), commune="14464", filed_on=date(2024, 9, 3))
+    async with core.session() as s:
+        await s.exec(
+            update(Dossier)
+            .where(col(Dossier.id) == ha_nam.id)
+            .values(stage="certified", stars=4, certificate_date=date(2024, 12, 15))
+        )
+        plan, rows = await plan_progress(s, core.ctx, "L35", 2024)
+    assert plan.id == "ha-nam-2024"
+    got = {r.target.id: r.achieved for r in rows}
+    assert got["new-3-star-products"] == 1 and got["economic-organisations"] == 2
+    assert got["modern-channels"] is None  # not something the bot can count
+    assert [t.id for t in plan_targets(core.ctx, "12", 2024)] == [
+        "potential-products",
+        "new-3-star-products",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -136,6 +137,19 @@ async def test_bad_input_gets_short_answers(server: FakeTelegramServer, tmp_path
         await tap(bob, "Gửi giấy tờ")
         text = await turn(bob, bob.send_document(big, "big.pdf", "application/pdf"))
         assert "20 MB" in text or "chưa có hồ sơ" in text
+        # In English: the share-phone button speaks English; another's card is not one's number.
+        emma = server.person(first_name="Emma", language_code="en")
+        await turn(emma, emma.send_text("/start"))
+        await tap(emma, "English")
+        await tap(emma, "Producer")
+        await tap(emma, "I agree")
+        assert "📱 Share my phone number" in json.dumps(
+            emma.chat.reply_keyboard, ensure_ascii=False
+        )
+        text = await turn(emma, emma.share_contact("+84912000111", "Grandma", own=False))
+        assert "someone else's contact card" in text
+        await turn(emma, emma.tap_keyboard("📱 Share my phone number"), n=2)
+        assert emma.chat.reply_keyboard is None  # gone once the number came
     finally:
         await bot.stop()
 

@@ -24,28 +24,26 @@ def test_chat_registers_and_uploads(tmp_path: Path) -> None:
         "1",  # producer
         "1",  # agree
         "0912345678",
-        "1",  # menu: register
+        "1",  # menu: register the idea (who, where, which product, which kind)
         "2",  # Hợp tác xã
         "HTX Ong mật Bình Lư",
+        "binh lu",  # the province is guessed from the commune
+        "Mật ong bạc hà",
+        "1",  # the guessed criteria set: yes
+        "1",  # Đánh giá lần đầu
+        "1",  # the check screen: confirm
+        "2",  # menu: send documents
+        "1",  # the rest of Mẫu 01, from the checklist
         "Lò Văn A",
         "bo qua",  # skip the registration number, typed
-        "lai chau",
-        "binh lu",
-        "1",
-        "Mật ong bạc hà",
-        "1",  # Thực phẩm
-        "4",  # Mật ong…
         "Mật ong hoa bạc hà.",
-        "3",
-        "12",
-        "2",
+        "3",  # over 75% local
+        "12",  # workers
+        "2",  # a local tradition
         "bo qua",
-        "2",
-        "1",
-        "1",  # new
-        "1",  # confirm
-        "2",  # menu: send documents
-        "1",  # Mẫu 01
+        "2",  # sold in the province
+        "1",  # packaging
+        "2",  # back at the checklist: Phiếu đăng ký (Mẫu 01)
         f"/file {photo}",
         "/trangthai",
     ]
@@ -62,7 +60,10 @@ def test_chat_registers_and_uploads(tmp_path: Path) -> None:
     )
     out = done.stdout
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "Mã hồ sơ của bạn: 1226-" in out or "Mã hồ sơ của bạn: 12" in out, out[-3000:]
+    assert "Kiểm tra lại thông tin đăng ký" in out and "Xã Bình Lư, Lai Châu" in out, out[-3000:]
+    assert "Mã hồ sơ của bạn: 12" in out, out[-3000:]
+    assert "Đã lưu thông tin Mẫu 01" in out, out[-3000:]
+    assert "Hãy chọn một trong các lựa chọn" not in out, out[-3000:]  # every line understood
     assert "Đã nhận 1 trang" in out, out[-3000:]
     assert "Giấy tờ bắt buộc: 1/" in out
     stored = list((tmp_path / "var" / "media").rglob("*.jpg"))

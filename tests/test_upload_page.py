@@ -52,6 +52,7 @@ class Site:
     other_id: int
     dossier_id: int
     notices: list[tuple[int, str]] = field(default_factory=list)
+    routes: LinkRoutes | None = None
 
     def link(self, account_id: int | None = None, *, ttl: int = 3600, locale: str = "vi") -> str:
         token = self.signer.upload_token(
@@ -90,7 +91,8 @@ async def site(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         site.notices.append((account.id or 0, text))
 
     web_app = web.Application()
-    LinkRoutes(sessions, ctx, signer, tz=VN_TZ, notify=notify).add_routes(web_app)
+    site.routes = LinkRoutes(sessions, ctx, signer, tz=VN_TZ, notify=notify)
+    site.routes.add_routes(web_app)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
@@ -205,6 +207,22 @@ async def test_a_refused_big_upload_leaves_nothing_and_the_link_usable(
         assert not list((site.ctx.data_dir / "tmp").iterdir())
         status, page = await post_file(http, url, pdf_file(1))
         assert status == 200 and len(await site.documents()) == 1
+
+
+async def test_uploads_wait_for_a_free_slot_then_say_busy(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_page, "UPLOAD_SLOT_WAIT", 0.2)
+    assert site.routes is not None
+    taken = [await site.routes.slots.acquire() for _ in range(3)]  # three uploads in progress
+    url = site.link()
+    async with aiohttp.ClientSession() as http:
+        status, page = await post_file(http, url, pdf_file(1))
+        assert status == 503 and "nhiều tệp cùng lúc" in page and 'href="/link/u/' in page
+        for _ in taken:
+            site.routes.slots.release()
+        status, page = await post_file(http, url, pdf_file(1))  # the same link, later: works
+        assert status == 200
 
 
 def test_orphans_are_swept_at_start(tmp_path: Path) -> None:

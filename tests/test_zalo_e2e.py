@@ -89,8 +89,11 @@ async def register(zalo: FakeZaloServer, p: Person, *, long: bool = False) -> tu
         await pick(zalo, p, "Đồ uống")
         await pick(zalo, p, "Rượu trắng")
     since = len(p.inbox)
-    await pick(zalo, p, "Lần đầu")
+    # The check screen: one message, its numbered list below the summary, even for long names.
+    text = await pick(zalo, p, "Lần đầu")
+    assert "Kiểm tra lại thông tin đăng ký" in text and "1. ✅ Xác nhận" in text, text
     summary = [m.text or "" for m in p.inbox[since:]]
+    assert len(summary) == 1, summary
     text = await pick(zalo, p, "Xác nhận")
     assert "Mã hồ sơ của bạn:" in text, text
     return text.split("Mã hồ sơ của bạn: ")[1].split(" ")[0], summary

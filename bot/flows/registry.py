@@ -10,9 +10,10 @@ from bot.flows.onboarding import LANGUAGE, ONBOARDING
 from bot.flows.producer.details import DETAILS
 from bot.flows.producer.documents import DOCUMENTS
 from bot.flows.producer.registration import REGISTRATION
+from bot.flows.web_link import WEB_LINK
 
 
 def build_flows() -> dict[str, Flow]:
     flows = [ONBOARDING, LANGUAGE, REGISTRATION, DOCUMENTS, DETAILS, OFFICER_JOIN, OFFICER_INBOX]
-    flows.append(DATA_RIGHTS)
+    flows += [DATA_RIGHTS, WEB_LINK]
     return {f.name: f for f in flows}

@@ -224,6 +224,9 @@ class Conversations:
             if command == "officer_join" and args.strip():  # "/canbo CODE" as the first message
                 fc.data = {"_after": ["officer_join", args.strip()]}
                 return await self.start(fc, "onboarding", {}, keep=True)
+            if flow == "onboarding" and step in self.flows[flow].steps:
+                fc.say(N_("intent.after_onboarding"))  # "/hoso" mid-sign-up: finish it first
+                return await self._reprompt(fc, flow, step)
             return await self.start(fc, "onboarding", {})
         if command in {"status", "dossiers", "deadlines"}:
             await status_flow.answer(fc, command, args)

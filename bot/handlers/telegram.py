@@ -207,17 +207,15 @@ class TelegramChannel:
             await self._on_update(updates[0])
         finally:
             _BATCH.reset(token)
-        await self._flood_notice(batch, updates[0])
 
-    async def _flood_notice(self, batch: list[Item], update: Update) -> None:
+    async def flood_notice(self, batch: list[Item], skipped: int) -> None:
         """Messages skipped as a flood: said once, when the rest of the chat is answered."""
         chat_key = batch[0].chat_key
         if not chat_key.lstrip("-").isdigit():
             return
-        if await self.inbox.take_skipped(chat_key, [i.id for i in batch]):
-            user = update.effective_user
-            locale = normalise_locale(user.language_code if user else None)
-            await self._send_text(int(chat_key), translate(N_("tg.slow_down"), locale))
+        user = Update.de_json(batch[0].payload, self.app.bot).effective_user
+        locale = normalise_locale(user.language_code if user else None)
+        await self._send_text(int(chat_key), translate(N_("tg.slow_down"), locale))
 
     async def resend(self, batch: list[Item]) -> None:
         for n, entry in enumerate(batch[0].replies or []):

@@ -339,12 +339,12 @@ class ZaloChannel:
                     self._locales[item.chat_key] = locale
         finally:
             _BATCH.reset(token)
-        assert self.inbox is not None
+
+    async def flood_notice(self, batch: list[Item], skipped: int) -> None:
+        """A flood: the person is told once, when the rest is answered."""
         chat_key = batch[0].chat_key
-        skipped = await self.inbox.take_skipped(chat_key, [i.id for i in batch])
-        if skipped:  # a flood: the person is told once, when the rest is answered
-            locale = self._locales.get(chat_key, self.settings.default_locale)
-            await self.send_text(chat_key, translate(N_("zalo.too_fast"), locale, count=skipped))
+        locale = self._locales.get(chat_key, self.settings.default_locale)
+        await self.send_text(chat_key, translate(N_("zalo.too_fast"), locale, count=skipped))
 
     async def resend(self, batch: list[Item]) -> None:
         assert self.inbox is not None

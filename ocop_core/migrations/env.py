@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-from ocop_core import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from ocop_core import models, models_web  # noqa: F401  (registers the tables on the metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

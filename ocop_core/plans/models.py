@@ -285,94 +285,106 @@ def _fold(name: str) -> str:
 
 def _plan_issues(plan: Plan) -> list[tuple[str, str]]:
     """Cross-field problems of a plan as (field path, reason); the first one is reported."""
-    issues: list[tuple[str, str]] = []
-    official = province_name(plan.province_code)
-    if official is None:
-        issues.append(
-            (
-                "province_code",
-                f"unknown province code {plan.province_code!r}: use a current 2-digit code "
-                "(vietnam-provinces) or a legacy code such as 'L35'",
-            )
-        )
-    elif _fold(official) != _fold(plan.province_name):
-        issues.append(
-            (
-                "province_name",
-                f"{plan.province_name!r} does not match province {plan.province_code} "
-                f"({official!r})",
-            )
-        )
-    elif is_legacy_code(plan.province_code) and plan.year > _LAST_LEGACY_YEAR:
-        issues.append(
-            (
-                "province_code",
-                f"{official} ({plan.province_code}) was merged into province "
-                f"{successor(plan.province_code)} on 01/07/2025; plans for {plan.year} must use it",
-            )
-        )
-
+    issues = _province_issues(plan)
     try:
         ruleset = get_ruleset(plan.ruleset)
     except ValidationError:
         known = ", ".join(RULESETS)
         return [*issues, ("ruleset", f"unknown ruleset {plan.ruleset!r}; expected one of {known}")]
-    allowed_stages = _allowed_stages(ruleset)
-    no_district = not ruleset.has_district
-    earliest, latest = date(plan.year - 1, 1, 1), date(plan.year + 1, 12, 31)
     seen_ids: dict[str, int] = {}
-    previous: Milestone | None = None
     for i, m in enumerate(plan.milestones):
-        at = f"milestones[{i}]"
         if m.id in seen_ids:
             issues.append(
                 (
-                    f"{at}.id",
+                    f"milestones[{i}].id",
                     f"duplicate id {m.id!r} (already used by milestones[{seen_ids[m.id]}])",
                 )
             )
         seen_ids.setdefault(m.id, i)
-        for name, value in (("starts", m.starts), ("due", m.due)):
-            if value is not None and not earliest <= value <= latest:
-                issues.append(
-                    (
-                        f"{at}.{name}",
-                        f"{value.isoformat()} is implausible for a {plan.year} plan "
-                        f"(allowed {earliest.isoformat()} to {latest.isoformat()})",
-                    )
-                )
-        if m.stages and m.is_deadline and not ruleset.in_force(m.due):
-            issues.append((f"{at}.due", _outside_validity(m.due, ruleset)))
-        if m.starts is not None and m.starts > m.due:
-            issues.append(
-                (
-                    f"{at}.starts",
-                    f"starts {m.starts.isoformat()} is after due {m.due.isoformat()}",
-                )
-            )
-        if previous is not None and m.due < previous.due:
-            issues.append(
-                (
-                    f"{at}.due",
-                    f"milestone out of order: {m.due.isoformat()} comes before "
-                    f"milestones[{i - 1}].due {previous.due.isoformat()}; "
-                    "sort milestones by due date",
-                )
-            )
-        for j, stage in enumerate(m.stages):
-            if stage not in allowed_stages:
-                issues.append(
-                    (f"{at}.stages[{j}]", f"stage {stage!r} does not exist under {plan.ruleset}")
-                )
-        if no_district and m.level == "district":
-            issues.append((f"{at}.level", f"{plan.ruleset} has no district level"))
-        if no_district and m.kind in _DISTRICT_KINDS:
-            issues.append((f"{at}.kind", f"{plan.ruleset} has no district step {m.kind!r}"))
-        expected_level = _KIND_LEVEL.get(m.kind)
-        if expected_level is not None and m.level != expected_level:
-            issues.append((f"{at}.level", f"a {m.kind!r} milestone is at level {expected_level!r}"))
-        previous = m
+        previous = plan.milestones[i - 1] if i else None
+        issues.extend(_date_issues(plan, ruleset, i, m, previous))
+        issues.extend(_step_issues(ruleset, i, m))
     issues.extend(_round_issues(plan))
+    return issues
+
+
+def _province_issues(plan: Plan) -> list[tuple[str, str]]:
+    official = province_name(plan.province_code)
+    if official is None:
+        return [
+            (
+                "province_code",
+                f"unknown province code {plan.province_code!r}: use a current 2-digit code "
+                "(vietnam-provinces) or a legacy code such as 'L35'",
+            )
+        ]
+    if _fold(official) != _fold(plan.province_name):
+        return [
+            (
+                "province_name",
+                f"{plan.province_name!r} does not match province {plan.province_code} "
+                f"({official!r})",
+            )
+        ]
+    if is_legacy_code(plan.province_code) and plan.year > _LAST_LEGACY_YEAR:
+        return [
+            (
+                "province_code",
+                f"{official} ({plan.province_code}) was merged into province "
+                f"{successor(plan.province_code)} on 01/07/2025; plans for {plan.year} must use it",
+            )
+        ]
+    return []
+
+
+def _date_issues(
+    plan: Plan, ruleset: Ruleset, i: int, m: Milestone, previous: Milestone | None
+) -> list[tuple[str, str]]:
+    at = f"milestones[{i}]"
+    earliest, latest = date(plan.year - 1, 1, 1), date(plan.year + 1, 12, 31)
+    issues = [
+        (
+            f"{at}.{name}",
+            f"{value.isoformat()} is implausible for a {plan.year} plan "
+            f"(allowed {earliest.isoformat()} to {latest.isoformat()})",
+        )
+        for name, value in (("starts", m.starts), ("due", m.due))
+        if value is not None and not earliest <= value <= latest
+    ]
+    if m.stages and m.is_deadline and not ruleset.in_force(m.due):
+        issues.append((f"{at}.due", _outside_validity(m.due, ruleset)))
+    if m.starts is not None and m.starts > m.due:
+        issues.append(
+            (f"{at}.starts", f"starts {m.starts.isoformat()} is after due {m.due.isoformat()}")
+        )
+    if previous is not None and m.due < previous.due:
+        issues.append(
+            (
+                f"{at}.due",
+                f"milestone out of order: {m.due.isoformat()} comes before "
+                f"milestones[{i - 1}].due {previous.due.isoformat()}; "
+                "sort milestones by due date",
+            )
+        )
+    return issues
+
+
+def _step_issues(ruleset: Ruleset, i: int, m: Milestone) -> list[tuple[str, str]]:
+    """Stages, levels and kinds the ruleset knows, at the level the law gives them."""
+    at = f"milestones[{i}]"
+    allowed = _allowed_stages(ruleset)
+    issues = [
+        (f"{at}.stages[{j}]", f"stage {stage!r} does not exist under {ruleset.id}")
+        for j, stage in enumerate(m.stages)
+        if stage not in allowed
+    ]
+    if not ruleset.has_district and m.level == "district":
+        issues.append((f"{at}.level", f"{ruleset.id} has no district level"))
+    if not ruleset.has_district and m.kind in _DISTRICT_KINDS:
+        issues.append((f"{at}.kind", f"{ruleset.id} has no district step {m.kind!r}"))
+    expected_level = _KIND_LEVEL.get(m.kind)
+    if expected_level is not None and m.level != expected_level:
+        issues.append((f"{at}.level", f"a {m.kind!r} milestone is at level {expected_level!r}"))
     return issues
 
 

@@ -110,18 +110,8 @@ def _rounds_in_force(milestones: list[Milestone], ruleset_id: str) -> list[Miles
     return [m for m in milestones if m.round not in early]
 
 
-@cache
-def national_plan(province_code: str, year: int) -> Plan:
-    """The Decision 26/2026 calendar for a current province and a year from 2026.
-
-    Raises ``NotFound`` (``error.plan_not_found``) for a legacy or unknown province, or an earlier
-    year: no national two-round calendar existed before 26/2026.
-    """
-    template = _template()
-    provinces = current_provinces()
-    if province_code not in provinces or year < template.first_year:
-        raise NotFound(N_("error.plan_not_found"), province=province_code, year=year)
-
+def _dues(template: _Template, year: int) -> dict[str, date]:
+    """Each milestone's date in ``year``: fixed days first, then working days counted back."""
     dues: dict[str, date] = {}
     for item in template.milestone:
         if item.month is not None and item.day is not None:
@@ -138,7 +128,22 @@ def national_plan(province_code: str, year: int) -> Plan:
                 reason=f"{rule.milestone!r} is not a milestone with a fixed date",
             )
         dues[item.id] = add_working_days(anchor, -rule.days)
+    return dues
 
+
+@cache
+def national_plan(province_code: str, year: int) -> Plan:
+    """The Decision 26/2026 calendar for a current province and a year from 2026.
+
+    Raises ``NotFound`` (``error.plan_not_found``) for a legacy or unknown province, or an earlier
+    year: no national two-round calendar existed before 26/2026.
+    """
+    template = _template()
+    provinces = current_provinces()
+    if province_code not in provinces or year < template.first_year:
+        raise NotFound(N_("error.plan_not_found"), province=province_code, year=year)
+
+    dues = _dues(template, year)
     milestones = [
         Milestone.model_validate(
             {

@@ -41,7 +41,8 @@ from ocop_core.models import (
 )
 from ocop_core.plans import Milestone
 from ocop_core.plans.models import min_points
-from ocop_core.reminders.compute import check_due, resolve_plan
+from ocop_core.reminders.checks import check_due
+from ocop_core.reminders.milestones import resolve_plan
 from ocop_core.reminders.render import (
     DossierFacts,
     certificate_text,
@@ -150,17 +151,7 @@ class _Loaded:
 async def _dispatch_batch(
     s: AsyncSession, ctx: CoreContext, now: datetime, size: int
 ) -> DispatchStats | None:
-    fires = list(
-        (
-            await s.exec(
-                select(Fire)
-                .where(Fire.status == FireStatus.PENDING, col(Fire.fire_at) <= now)
-                .order_by(col(Fire.fire_at), col(Fire.id))
-                .limit(size)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-    )
+    fires = await _claim(s, now, size)
     if not fires:
         return None
     today = now.astimezone(VN_TZ).date()
@@ -201,6 +192,23 @@ async def _dispatch_batch(
             )
         )
     stats.queued = await enqueue_many(s, queue, now=now)
+    await _record(s, verdicts, now)
+    return stats
+
+
+async def _claim(s: AsyncSession, now: datetime, size: int) -> list[Fire]:
+    """The due fires of one batch (PostgreSQL: locked, skipping those another process holds)."""
+    stmt = (
+        select(Fire)
+        .where(Fire.status == FireStatus.PENDING, col(Fire.fire_at) <= now)
+        .order_by(col(Fire.fire_at), col(Fire.id))
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await s.exec(stmt)).all())
+
+
+async def _record(s: AsyncSession, verdicts: dict[str, list[int]], now: datetime) -> None:
     for status, ids in verdicts.items():
         if ids:
             await s.exec(
@@ -209,7 +217,6 @@ async def _dispatch_batch(
                 .values(status=status, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-    return stats
 
 
 async def _superseded(s: AsyncSession, fires: Sequence[Fire], now: datetime) -> set[int]:

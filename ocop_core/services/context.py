@@ -16,6 +16,9 @@ class CoreContext:
     plans: PlanRegistry = field(default_factory=PlanRegistry)
     data_dir: Path = Path("var")
     limits: AttemptLimits = field(default_factory=AttemptLimits)  # on guessing codes
+    # Where people reach our web server (public URL, else the local address once it listens):
+    # flows put it into links they send, e.g. the desk's sign-in link.
+    web_url: str = ""
 
     @property
     def media_dir(self) -> Path:

@@ -30,7 +30,7 @@ from ocop_core.models import (
 from ocop_core.rules import get_ruleset, requirements_for, ruleset_for_date, taxonomy
 from ocop_core.services import rounds
 from ocop_core.services.context import CoreContext
-from ocop_core.services.deadlines import next_due_for
+from ocop_core.services.deadlines import next_due_for, plan_of
 
 MAX_CODE_ATTEMPTS = 8
 
@@ -531,7 +531,7 @@ async def record_score(
 ) -> Dossier:
     _check_version(dossier, expected_version)
     value = lifecycle.parse_points(points)
-    move = lifecycle.plan_score(actor, dossier.stage, get_ruleset(dossier.ruleset), value)
+    move = score_move(ctx, actor, dossier, dossier.stage, value)
     return await apply_move(
         s,
         ctx,
@@ -543,6 +543,21 @@ async def record_score(
         changes={"points": value},
         data={"points": value, "stars": move.stars, "level": lifecycle.stage_level(dossier.stage)},
     )
+
+
+def score_move(ctx: CoreContext, actor: Actor, dossier: Dossier, stage: str, points: float) -> Move:
+    """The lifecycle's verdict on a council score, with the plan's say on sending it back down.
+
+    Under 148's three tiers a province score too low for 4★ goes back to the district only where
+    the province's plan says so (Hà Nam 2024, below 70); Lai Châu's plan has no such path.
+    """
+    ruleset = get_ruleset(dossier.ruleset)
+    lower_return = True
+    if ruleset.has_district and lifecycle.stage_level(stage) == "province":
+        plan = plan_of(ctx, dossier)
+        floor = plan.province_returns_below if plan is not None else None
+        lower_return = floor is not None and points < floor
+    return lifecycle.plan_score(actor, stage, ruleset, points, lower_return=lower_return)
 
 
 async def certify(

@@ -35,6 +35,7 @@ __all__ = [
     "preview_score",
     "record_score",
     "result_text",
+    "stars_are_potential",
 ]
 
 CORRECTION_HOURS = 24
@@ -69,6 +70,19 @@ def preview_score(dossier: Dossier, typed: str) -> ScorePreview:
     awarding = ruleset.certifying_level(stars).code if certified else level
     awarded = level in order and order.index(awarding) <= order.index(level)
     return ScorePreview(points, stars, level, awarded, certified)
+
+
+def stars_are_potential(dossier: Dossier) -> bool:
+    """Stars on a dossier are *tiềm năng* until the level that awards them has recorded them."""
+    if dossier.stars is None or dossier.stage in (Stage.CERTIFIED, Stage.NOT_CERTIFIED):
+        return False
+    ruleset = get_ruleset(dossier.ruleset)
+    if not ruleset.grants_certificate(dossier.stars):
+        return False
+    order = [lv.code for lv in ruleset.levels]
+    level = stage_level(dossier.stage) or ""
+    awarding = ruleset.certifying_level(dossier.stars).code
+    return level not in order or order.index(awarding) > order.index(level)
 
 
 def result_text(locale: str, dossier: Dossier, preview: ScorePreview, number: str) -> str:

@@ -177,15 +177,14 @@ async def _moves(s: AsyncSession, p: _Pass) -> list[_Move]:
     ]
 
 
-async def _round_ids(s: AsyncSession, p: _Pass, moves: Sequence[_Move]) -> dict[str, int]:
+async def _round_ids(
+    s: AsyncSession, p: _Pass, moves: Sequence[_Move], now: datetime
+) -> dict[str, int]:
     ids = {row.key: row.id or 0 for row in p.rows_by_id.values()}
     for move in moves:
         ref = move.after
         if ref is not None and ref.key not in ids:
-            info = rounds.round_info(ref)
-            row = EvaluationRound(**info.__dict__)
-            s.add(row)
-            await s.flush()
+            row = await rounds.round_row(s, ref, now)
             ids[ref.key] = row.id or 0
             p.rows_by_id[row.id or 0] = row
     return ids
@@ -199,7 +198,7 @@ async def roll_over(s: AsyncSession, ctx: CoreContext) -> RollStats:
     if not moves:
         return RollStats()
     now = ctx.clock.now()
-    ids = await _round_ids(s, p, moves)
+    ids = await _round_ids(s, p, moves, now)
     await _write(s, p, moves, ids, now)
     notices = 0
     items = []

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,6 +35,7 @@ __all__ = [
     "place",
     "round_history",
     "round_info",
+    "round_row",
     "set_round_fields",
 ]
 
@@ -88,24 +90,28 @@ def round_info(ref: RoundRef) -> RoundInfo:
     )
 
 
-async def _round_row(s: AsyncSession, ref: RoundRef) -> EvaluationRound:
-    row = (await s.exec(select(EvaluationRound).where(EvaluationRound.key == ref.key))).first()
+async def round_row(s: AsyncSession, ref: RoundRef, now: datetime) -> EvaluationRound:
+    """The stored row of ``ref``, created on first use.
+
+    Two transactions may place dossiers in the same new round at once: the unique key arbitrates
+    (INSERT … ON CONFLICT DO NOTHING; on PostgreSQL it waits for the other to commit), then both
+    read the one row, so neither fails on the other's insert.
+    """
+    row = await _stored_round(s, ref.key)
     if row is not None:
         return row
-    info = round_info(ref)
-    row = EvaluationRound(
-        key=info.key,
-        plan_id=info.plan_id,
-        jurisdiction=info.jurisdiction,
-        ruleset=info.ruleset,
-        year=info.year,
-        number=info.number,
-        intake_due=info.intake_due,
-        commune_due=info.commune_due,
-    )
-    s.add(row)
-    await s.flush()
+    insert = postgresql.insert if s.bind.dialect.name == "postgresql" else sqlite.insert
+    values = {**round_info(ref).__dict__, "created_at": now}
+    stmt = insert(EvaluationRound).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    await s.exec(stmt)  # type: ignore[call-overload]
+    row = await _stored_round(s, ref.key)
+    if row is None:  # cannot happen: inserted here or committed by the other
+        raise RuntimeError(f"round {ref.key} neither inserted nor found")
     return row
+
+
+async def _stored_round(s: AsyncSession, key: str) -> EvaluationRound | None:
+    return (await s.exec(select(EvaluationRound).where(EvaluationRound.key == key))).first()
 
 
 def set_round_fields(dossier: Dossier, ref: RoundRef | None, row_id: int | None) -> None:
@@ -135,7 +141,7 @@ async def place(
 ) -> DossierEvent:
     """Put the dossier in ``ref`` (None: no loaded plan governs it) and record the move."""
     before = await current_round(s, dossier)
-    row = await _round_row(s, ref) if ref is not None else None
+    row = await round_row(s, ref, now) if ref is not None else None
     set_round_fields(dossier, ref, row.id if row else None)
     dossier.next_due = next_due_for(ctx, dossier, today)
     dossier.updated_at = now

@@ -42,6 +42,11 @@ class StatusSummary:
     missing: list[Requirement] = field(default_factory=list)
 
     @property
+    def by_province_plan(self) -> bool:
+        """No loaded plan gives this open dossier a date: the province's own plan sets them."""
+        return not self.dossier.plan_id and self.dossier.stage not in TERMINAL
+
+    @property
     def star_minimums_missing(self) -> list[Requirement]:
         """3-star minimums of the set not yet in the dossier (what a 3-star rating still needs)."""
         return [i.requirement for i in self.checklist if i.requirement.star_minimum and not i.done]

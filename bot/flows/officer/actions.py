@@ -54,6 +54,12 @@ async def ask_req_items(fc: FlowContext) -> Reply:
         ]
     ticked = set(fc.data["req_ticked"])
     ordered = sorted(items, key=lambda i: (i.done, not i.requirement.blocking))
+    more = bool(fc.data.get("req_more"))  # a phone screen: other documents on a second page
+    others = [i for i in ordered if not i.requirement.blocking]
+    if more:
+        ordered = others
+    else:  # the required ones, and any other already ticked
+        ordered = [i for i in ordered if i not in others or i.requirement.code in ticked]
     choices = [
         Choice(
             f"t:{i.requirement.code}",
@@ -61,6 +67,9 @@ async def ask_req_items(fc: FlowContext) -> Reply:
         )
         for i in ordered
     ]
+    if others:
+        toggle = N_("officer.req.fewer") if more else N_("officer.req.more")
+        choices.append(Choice("more", fc.t(toggle, count=len(others))))
     choices.append(Choice("send", fc.t(N_("officer.req.send"), count=len(ticked))))
     key = N_("officer.req.prompt") if fc.caps.buttons else N_("officer.req.prompt_numbers")
     return Reply(fc.t(key, code=dossier.receipt_code), tuple(choices))
@@ -73,6 +82,9 @@ async def got_req_items(fc: FlowContext, answer: Answer) -> str:
         code = choice[2:]
         ticked = [c for c in ticked if c != code] if code in ticked else [*ticked, code]
         fc.data["req_ticked"] = ticked
+        return "req_items"
+    if choice == "more":
+        fc.data["req_more"] = not fc.data.get("req_more")
         return "req_items"
     if choice == "send":
         if not ticked:

@@ -26,7 +26,15 @@ FIRST_STEP = {
     review.ACT_RETURN: "return_reason",
     review.ACT_REJECT: "reject_reason",
 }
-ACTION_DATA = ("req_ticked", "check", "reason", "cert_number", "score_typed", "correcting")
+ACTION_DATA = (
+    "req_ticked",
+    "req_more",
+    "check",
+    "reason",
+    "cert_number",
+    "score_typed",
+    "correcting",
+)
 ACTION_LABELS = {
     review.ACT_REQUEST: N_("officer.act.request_documents"),
     review.ACT_CHECK: N_("officer.act.commune_check"),

@@ -10,6 +10,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from bot.flows.engine import Answer, FlowContext, Reask
+from bot.flows.producer import old_places as old
 from bot.flows.types import Choice, Reply
 from ocop_core.admin_units import current_provinces, search_communes
 from ocop_core.i18n import N_
@@ -47,6 +48,9 @@ async def got_place(fc: FlowContext, answer: Answer) -> str:
     """A commune anywhere in the country, or a province first and then its commune."""
     text = answer.require_text(80)
     province, rest = province_in(text)
+    if province is None and (moved := old.old_province(fc, text)) is not None:
+        (province, why), rest = moved, ""  # "Hà Nam" → Ninh Bình since 2025
+        fc.say(N_("place.old_now"), explanation=why)
     if province is not None and not rest:
         _reg(fc)["province"] = province
         return "commune_search"
@@ -64,21 +68,41 @@ async def got_commune_search(fc: FlowContext, answer: Answer) -> str:
 
 async def _search(fc: FlowContext, province: str | None, query: str) -> str:
     found = await search_communes(fc.s, province, query, limit=MAX_LIST * 8)
-    if not found:
-        raise Reask(N_("reg.reask.commune_not_found"), query=query)
-    if len(found) > MAX_LIST:  # "xa tan" matches dozens: narrow it, do not list them
-        raise Reask(N_("place.too_many"), query=query, count=len(found))
-    if len(found) == 1:
-        return _chosen(fc, found[0])
-    whole = [c for c in found if f" {fold(query)} " in f" {c.name_ascii} "]
-    if len(whole) == 1:  # "binh lu" is Bình Lư, not Bình Lục
-        return _chosen(fc, whole[0])
+    whole = [c for c in found if f" {_base(query)} " in f" {c.name_ascii} "]
+    current = whole or found  # "binh lu" is Bình Lư, not Bình Lục
     names = dict(current_provinces())
-    fc.data["commune_hits"] = [
-        [c.code, c.name if province else f"{c.name} · {names.get(c.province_code, '')}"]
-        for c in found
-    ]
+    hits = [[c.code, _label(c, province, names), ""] for c in current]
+    known = {c.code for c in current}
+    for code, label, why in await old.candidates(fc, province, query, with_districts=not hits):
+        if code not in known:
+            known.add(code)
+            hits.append([code, label, why])
+    if not hits:
+        raise Reask(N_("reg.reask.commune_not_found"), query=query)
+    if len(hits) > MAX_LIST:  # "xa tan" matches dozens: narrow it, do not list them
+        raise Reask(N_("place.too_many"), query=query, count=len(hits))
+    if len(hits) == 1:
+        if hits[0][2]:
+            fc.say(N_("place.old_now"), explanation=hits[0][2])
+        commune = await fc.s.get(Commune, hits[0][0])
+        if commune is not None:
+            return _chosen(fc, commune)
+    for why in dict.fromkeys(h[2] for h in hits if h[2]):
+        fc.say(N_("place.old_now"), explanation=why)
+    fc.data["commune_hits"] = [[code, label] for code, label, _why in hits]
     return "commune_pick"
+
+
+def _base(query: str) -> str:
+    """The name without a unit word ("xa binh lu" → "binh lu")."""
+    words = fold(query).split()
+    while words and words[0] in {"xa", "phuong", "thi", "tran", "dac", "khu"}:
+        words = words[1:]
+    return " ".join(words)
+
+
+def _label(c: Commune, province: str | None, names: dict[str, str]) -> str:
+    return c.name if province else f"{c.name} · {names.get(c.province_code, '')}"
 
 
 def _chosen(fc: FlowContext, commune: Commune) -> str:

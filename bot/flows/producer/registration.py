@@ -7,15 +7,17 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.flows.engine import END, Answer, Flow, FlowContext, Reask, Step
+from bot.flows.matching import match_choice
 from bot.flows.producer import place
 from bot.flows.types import Choice, Reply
 from ocop_core.admin_units import current_provinces
 from ocop_core.clock import local_today
 from ocop_core.i18n import N_, translate
-from ocop_core.models import Attempt, Commune, ProducerKind
+from ocop_core.models import Attempt, Commune, Dossier, ProducerKind
 from ocop_core.rules import taxonomy
-from ocop_core.services import dossiers, status
+from ocop_core.services import dossiers, rounds, status
 from ocop_core.services.dossiers import ProducerInput, RegistrationInput
+from ocop_core.services.rollover import round_label
 from ocop_core.text import fold
 
 SHARES = ("under_50", "50_75", "over_75", "all")
@@ -208,19 +210,42 @@ async def got_sector(fc: FlowContext, answer: Answer) -> str:
     return "criteria_set"
 
 
+PAGE = 7  # options per screen, with "more" as the eighth
+
+
+def _all_sets(fc: FlowContext) -> list[list[str]]:
+    return [
+        [f"set:{c.code}", fc.t(c.label_key)]
+        for c in taxonomy().sets_in_sector(fc.data.get("sector", "I"))
+    ]
+
+
 async def ask_set(fc: FlowContext) -> Reply:
-    sets = taxonomy().sets_in_sector(fc.data.get("sector", "I"))
-    return Reply(
-        fc.t(N_("reg.ask.criteria_set")),
-        tuple(Choice(f"set:{c.code}", fc.t(c.label_key)) for c in sets),
-    )
+    """A long list is paged ("gõ tên nhóm, hoặc chọn Xem thêm"); typed words search all of it."""
+    offered = _all_sets(fc)
+    page = int(fc.data.get("set_page") or 0) % max(1, -(-len(offered) // PAGE))
+    shown = offered[page * PAGE : (page + 1) * PAGE] if len(offered) > PAGE + 1 else offered
+    choices = [Choice(cid, label) for cid, label in shown]
+    key = N_("reg.ask.criteria_set")
+    if len(shown) < len(offered):
+        choices.append(Choice("more", fc.t(N_("reg.set.more"))))
+        key = N_("reg.ask.criteria_set_paged")
+    return Reply(fc.t(key), tuple(choices))
 
 
 async def got_set(fc: FlowContext, answer: Answer) -> str:
+    if answer.choice == "more":
+        fc.data["set_page"] = int(fc.data.get("set_page") or 0) + 1
+        return "criteria_set"
+    if answer.choice is None and answer.text:  # typed: search the whole list, not one page
+        found = match_choice(answer.text, _all_sets(fc))
+        if found.ambiguous:
+            raise Reask(N_("flow.reask.which"), a=found.ambiguous[0], b=found.ambiguous[1])
+        answer = Answer(choice=found.choice)
     raw = answer.require_choice().removeprefix("set:")
-    sets = {str(c.code) for c in taxonomy().sets_in_sector(fc.data.get("sector", "I"))}
-    if raw not in sets:
+    if f"set:{raw}" not in {cid for cid, _label in _all_sets(fc)}:
         raise Reask(N_("flow.reask.pick_one"))
+    fc.data.pop("set_page", None)
     _reg(fc)["criteria_set"] = int(raw)
     return _then(fc, "attempt")
 
@@ -347,6 +372,7 @@ async def _create(fc: FlowContext) -> str:
     lines = [fc.t(N_("reg.created"), code=dossier.receipt_code, product=dossier.product_name)]
     _done, total = summary.progress
     lines.append(fc.t(N_("reg.next_steps"), total=total))
+    lines.append(await _round_line(fc, dossier))
     if summary.deadline is not None:
         dl = summary.deadline
         what = dl.milestone.title(fc.locale) if dl.milestone else fc.t(f"deadline.{dl.kind}")
@@ -358,6 +384,17 @@ async def _create(fc: FlowContext) -> str:
     fc.replies.append(Reply("\n".join(lines)))  # the menu that follows offers "send documents"
     fc.data["_done"] = True
     return END
+
+
+async def _round_line(fc: FlowContext, dossier: Dossier) -> str:
+    """Which evaluation round the new dossier is in, under which rules (or the province's plan)."""
+    ruleset = fc.t(f"ruleset.{dossier.ruleset}")
+    info = await rounds.current_round(fc.s, dossier)
+    if info is None:
+        return fc.t(
+            N_("rounds.status.by_province_plan"), code=dossier.receipt_code, ruleset=ruleset
+        )
+    return fc.t(N_("rounds.reg.round"), round=round_label(info, fc.locale), ruleset=ruleset)
 
 
 REGISTRATION = Flow(

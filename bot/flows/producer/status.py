@@ -6,11 +6,14 @@ import re
 from datetime import date
 
 from bot.flows.engine import FlowContext
+from bot.flows.producer import details
 from bot.flows.types import Choice, Reply
 from ocop_core import receipts
 from ocop_core.errors import DomainError
 from ocop_core.i18n import N_
-from ocop_core.services import dossiers, status
+from ocop_core.lifecycle import EDITABLE
+from ocop_core.models import Dossier
+from ocop_core.services import dossiers, results, status
 from ocop_core.services.status import StatusSummary
 
 _CODE_IN_TEXT = re.compile(r"\b(L?\d{2}[\s.-]?\d{2}[\s.-]?[0-9A-Za-z]{5})\b")
@@ -24,11 +27,15 @@ def render_summary(fc: FlowContext, summary: StatusSummary) -> Reply:
         fc.t(N_("status.stage"), stage=fc.t(summary.stage_key)),
     ]
     if d.stars:
-        lines.append(fc.t(N_("status.stars"), stars=d.stars, points=fc.number(d.points or 0)))
+        potential = results.stars_are_potential(d)
+        key = N_("rounds.status.stars_potential") if potential else N_("status.stars")
+        lines.append(fc.t(key, stars=d.stars, points=fc.number(d.points or 0)))
     lines.append(fc.t(N_("status.documents"), done=done, total=total))
     for req in summary.missing:
         key = N_("status.missing_knockout") if req.kind == "knockout" else N_("status.missing")
         lines.append(fc.t(key, name=fc.t(req.label_key)))
+    if _details_missing(d):  # the rest of Mẫu 01 counts like a missing document
+        lines.append(fc.t(N_("status.missing"), name=fc.t(N_("details.line"))))
     if summary.star_minimums_missing:
         names = [fc.t(r.label_key) for r in summary.star_minimums_missing]
         lines.append(fc.t(N_("rounds.status.star3_missing"), items=", ".join(names)))
@@ -46,6 +53,11 @@ def render_summary(fc: FlowContext, summary: StatusSummary) -> Reply:
                 what=what,
                 days=summary.days_left if summary.days_left is not None else 0,
             )
+        )
+    elif summary.by_province_plan:
+        ruleset = fc.t(f"ruleset.{d.ruleset}")
+        lines.append(
+            fc.t(N_("rounds.status.by_province_plan"), code=d.receipt_code, ruleset=ruleset)
         )
     if summary.next_actor:
         lines.append(fc.t(N_("status.next_actor"), who=fc.t(f"who.{summary.next_actor}")))
@@ -87,15 +99,21 @@ async def deadlines(fc: FlowContext) -> None:
     milestone (an officer sees the dossiers of their commune or province)."""
     mine = await dossiers.list_dossiers(fc.s, fc.actor, limit=20)
     dated: list[tuple[date, str, str]] = []  # (when, what, receipt code)
+    undated: list[str] = []  # dossiers whose dates the province's own plan sets (not loaded)
     for d in mine:
         summary = await status.summarise(fc.s, fc.core, d)
         if summary.deadline is not None:
             dl = summary.deadline
             what = dl.milestone.title(fc.locale) if dl.milestone else fc.t(f"deadline.{dl.kind}")
             dated.append((dl.due, what, d.receipt_code))
+        elif summary.by_province_plan:
+            ruleset = fc.t(f"ruleset.{d.ruleset}")
+            undated.append(
+                fc.t(N_("rounds.status.by_province_plan"), code=d.receipt_code, ruleset=ruleset)
+            )
         if d.certificate_expiry:
             dated.append((d.certificate_expiry, fc.t(N_("status.expiry_what")), d.receipt_code))
-    if not dated:
+    if not dated and not undated:
         fc.say(N_("status.no_deadlines"))
         return
     groups: dict[str, list[tuple[date, str]]] = {}
@@ -107,7 +125,11 @@ async def deadlines(fc: FlowContext) -> None:
         lines += [
             fc.t(N_("status.deadline_item"), date=fc.date(due), code=code) for due, code in items
         ]
-    fc.replies.append(Reply("\n".join(lines)))
+    fc.replies.append(Reply("\n".join(lines + undated)))
+
+
+def _details_missing(d: Dossier) -> bool:
+    return d.stage in EDITABLE and not details.complete(d)
 
 
 async def missing(fc: FlowContext) -> None:
@@ -115,9 +137,12 @@ async def missing(fc: FlowContext) -> None:
     lines = []
     for d in await dossiers.list_dossiers(fc.s, fc.actor, limit=10):
         summary = await status.summarise(fc.s, fc.core, d)
-        if not summary.missing:
+        names_list = [fc.t(r.label_key) for r in summary.missing]
+        if _details_missing(d):
+            names_list.insert(0, fc.t(N_("details.line")))
+        if not names_list:
             continue
-        names = ", ".join(fc.t(r.label_key) for r in summary.missing)
+        names = ", ".join(names_list)
         lines.append(fc.t(N_("intent.missing.line"), code=d.receipt_code, names=names))
     if not lines:
         fc.say(N_("intent.missing.none"))
