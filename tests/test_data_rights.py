@@ -172,6 +172,9 @@ def test_person_erase_from_the_cli(
     data_dir = tmp_path / "var"
     monkeypatch.setenv("OCOP_DATA_DIR", str(data_dir))
     monkeypatch.chdir(tmp_path)
+    # main() sets up logging on the stderr of the moment, here pytest's capture of this test:
+    # later tests of the same worker would log into a closed file.
+    monkeypatch.setattr("bot.cli.setup_logging", lambda *_a, **_k: None)
 
     async def prepare() -> list[str]:
         from bot.app import open_app
