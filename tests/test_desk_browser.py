@@ -118,7 +118,9 @@ async def walk_the_desk(page, site: Site, link: str, name: str) -> None:  # type
     assert "Mật ong bạc hà" in await page.inner_text("h1")
     first = page.locator(".docs img").first
     await first.scroll_into_view_if_needed()
-    assert await first.evaluate("img => img.complete && img.naturalWidth > 0")
+    # Loaded (lazily, maybe still in flight when scrolled to): wait for the decoded image.
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    await page.wait_for_function(loaded, arg=await first.element_handle(), timeout=30_000)
     href = await page.locator(".docs a.preview").first.get_attribute("href")
     assert href
     preview = await page.context.new_page()
