@@ -39,6 +39,7 @@ from ocop_core.models import Account, Document, Dossier, Producer, Role
 from ocop_core.plans import PlanRegistry
 from ocop_core.receipts import ALPHABET
 from ocop_core.rules import requirements_for
+from ocop_core.search_text import search_text
 from ocop_core.services import web_access
 from ocop_core.services.context import CoreContext
 
@@ -65,8 +66,13 @@ def _code(i: int) -> str:
     return f"{PROVINCE}26-{tail}"
 
 
+def _producer_name(i: int) -> str:
+    return f"Hộ Đặng Văn {i}"
+
+
 def _dossier(i: int, n_export: int, rng: random.Random, communes: list[str]) -> dict[str, Any]:
     stage = rng.choice(STAGES)
+    product = rng.choice(["Mật ong", "Chè Shan tuyết", "Gạo nếp", "Măng khô"]) + f" {i}"
     certified = stage == Stage.CERTIFIED
     issued = date(2024, 1, 1) + timedelta(days=rng.randint(0, 800))
     return {
@@ -75,7 +81,9 @@ def _dossier(i: int, n_export: int, rng: random.Random, communes: list[str]) -> 
         "producer_id": i // 2 + 1,
         "province_code": PROVINCE,
         "commune_code": communes[(i // 2) % len(communes)],
-        "product_name": rng.choice(["Mật ong", "Chè Shan tuyết", "Gạo nếp", "Măng khô"]) + f" {i}",
+        "product_name": product,
+        # A bulk insert skips the ORM hook that keeps this column current: set it here.
+        "search_text": search_text(product, _producer_name(i // 2)),
         "criteria_set": rng.randint(1, 26),
         "attempt": "new",
         "ruleset": "qd26-2026",
@@ -126,7 +134,7 @@ async def generate(url: str, n: int) -> int:
             {
                 "id": i + 1,
                 "kind": "household",
-                "name": f"Hộ Đặng Văn {i}",
+                "name": _producer_name(i),
                 "representative": "",
                 "address": "",
                 "commune_code": communes[i % len(communes)],

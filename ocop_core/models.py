@@ -136,6 +136,8 @@ class Dossier(SQLModel, table=True):
     __table_args__ = (
         Index("ix_dossier_commune_due", "commune_code", "next_due"),
         Index("ix_dossier_province_stage", "province_code", "stage"),
+        # The desk overview: one index-only pass groups a province's year by stage and commune.
+        Index("ix_dossier_desk_year", "province_code", "year", "stage", "commune_code"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,6 +146,8 @@ class Dossier(SQLModel, table=True):
     province_code: str = Field(foreign_key="province.code", max_length=8)
     commune_code: str = Field(foreign_key="commune.code", max_length=12)
     product_name: str = Field(max_length=200)
+    # Folded product and producer names for the desk's accent-free search (ocop_core.search_text).
+    search_text: str = Field(default="", max_length=420)
     criteria_set: int
     attempt: str = Field(default=Attempt.NEW, max_length=16)
     ruleset: str = Field(max_length=16)

@@ -12,8 +12,19 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    tuple_,
+    union_all,
+)
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,54 +173,6 @@ class Page:
     pages: int
 
 
-# -- accent-free search in SQL ---------------------------------------------------------------
-
-
-def _letter_classes() -> dict[str, str]:
-    """For each plain letter, a regex class of every letter that folds to it ("a" → [aáàả…Á…])."""
-    classes: dict[str, set[str]] = defaultdict(set)
-    for cp in [*range(0x41, 0x5B), *range(0x61, 0x7B), *range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
-        ch = chr(cp)
-        base = fold(ch)
-        if len(base) == 1 and base.isascii() and base.isalpha():
-            classes[base].add(ch)
-    return {base: "[" + "".join(sorted(chars)) + "]" for base, chars in classes.items()}
-
-
-_CLASSES = _letter_classes()
-# The same folding as a str.translate table: SQLite calls it once per row, so it must be cheap.
-_FOLD_TABLE = {ord(ch): base for base, cls in _CLASSES.items() for ch in cls[1:-1]}
-
-
-def accent_free_pattern(words: str) -> str:
-    """A PostgreSQL regular expression matching ``words`` (folded) in any accents or case."""
-    out = []
-    for ch in words:
-        if ch in _CLASSES:
-            out.append(_CLASSES[ch])
-        elif ch.isdigit() or ch == " ":
-            out.append(ch)
-        else:
-            out.append("\\" + ch)  # a literal punctuation mark, never an operator
-    return "".join(out)
-
-
-def _register_fold(sync_session: Session) -> None:
-    """SQLite has no accent folding: lend it ours (cheap; per connection, idempotent)."""
-    dbapi = sync_session.connection().connection.dbapi_connection
-    dbapi.create_function(
-        "ocop_fold", 1, lambda v: v.translate(_FOLD_TABLE) if v else "", deterministic=True
-    )  # type: ignore[union-attr]
-
-
-async def _matches(s: AsyncSession, column: Any, words: str) -> ColumnElement[bool]:
-    """``column`` contains ``words`` ignoring accents and case, on either database."""
-    if s.bind is not None and s.bind.dialect.name == "sqlite":
-        await s.run_sync(_register_fold)
-        return func.ocop_fold(column).contains(words, autoescape=True)
-    return column.op("~")(accent_free_pattern(words))
-
-
 # -- filters ---------------------------------------------------------------------------------
 
 
@@ -278,10 +241,8 @@ async def _conditions(
     if f.q:
         code = receipts.normalise(f.q)
         words = fold(f.q)
-        text = or_(
-            await _matches(s, col(Dossier.product_name), words),
-            await _matches(s, col(Producer.name), words),
-        )
+        # The stored folded names (ocop_core.search_text): a plain LIKE, the same on both DBs.
+        text = col(Dossier.search_text).contains(words, autoescape=True)
         where.append(or_(col(Dossier.receipt_code) == code, text) if code else text)
     return where
 
@@ -345,8 +306,6 @@ async def list_dossiers(
             rows = [_row(d, p, c, today) for d, p, c, _n in found]
             return Page(rows, total, f.page, pages)
     count_stmt = select(func.count()).select_from(Dossier).where(*where)
-    if f.q:
-        count_stmt = count_stmt.join(Producer, col(Producer.id) == col(Dossier.producer_id))
     total = int((await s.exec(count_stmt)).one())
     pages = max(1, -(-total // PAGE_SIZE))
     page = 1 if export else min(f.page, pages)
@@ -446,21 +405,40 @@ async def _funnel(
 async def _documents_complete(s: AsyncSession, where: list[ColumnElement[bool]]) -> int:
     """Dossiers among ``where`` holding every blocking document of their own checklist.
 
-    SQLite: one pass with a CASE choosing each row's checklist. PostgreSQL plans that badly
-    (seconds), and one small query per checklist well, so it gets those instead."""
-    groups = requirement_groups(frozenset({"mandatory", "knockout"}))
-    tests = [
-        (tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), _present(codes) == len(codes))
-        for codes, pairs in groups.items()
-    ]
-    if s.bind is not None and s.bind.dialect.name == "sqlite":
-        stmt = select(func.count()).where(*where, case(*tests, else_=false()))
-        return int((await s.exec(stmt)).one())
-    total = 0
-    for pair_test, complete in tests:
-        stmt = select(func.count()).where(*where, pair_test, complete)
-        total += int((await s.exec(stmt)).one())
-    return total
+    One grouped query on both databases: each dossier's checklist is chosen by a CASE on
+    (criteria set, attempt), its current documents are joined to that checklist's codes (a
+    small literal table) and the dossier counts when it has them all. This replaces a
+    correlated count per dossier, which PostgreSQL planned as one scan per checklist."""
+    groups = list(requirement_groups(frozenset({"mandatory", "knockout"})).items())
+    if not groups:
+        return 0
+    checklist = case(
+        *[
+            (tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), i)
+            for i, (_codes, pairs) in enumerate(groups)
+        ],
+        else_=-1,
+    )
+    need = union_all(
+        *[
+            select(
+                literal(i, Integer).label("grp"),
+                literal(code, String).label("code"),
+                literal(len(codes), Integer).label("needed"),
+            )
+            for i, (codes, _pairs) in enumerate(groups)
+            for code in codes
+        ]
+    ).cte("need")
+    complete = (
+        select(Dossier.id)
+        .join(Document, col(Document.dossier_id) == col(Dossier.id))
+        .join(need, and_(need.c.grp == checklist, need.c.code == Document.requirement))
+        .where(*where, col(Document.replaced).is_(False))
+        .group_by(Dossier.id, need.c.needed)
+        .having(func.count(func.distinct(Document.requirement)) == need.c.needed)
+    ).subquery()
+    return int((await s.exec(select(func.count()).select_from(complete))).one())
 
 
 async def provinces_in_scope(s: AsyncSession, actor: Actor) -> list[str]:
