@@ -137,7 +137,14 @@ class Dossier(SQLModel, table=True):
         Index("ix_dossier_commune_due", "commune_code", "next_due"),
         Index("ix_dossier_province_stage", "province_code", "stage"),
         # The desk overview: one index-only pass groups a province's year by stage and commune.
-        Index("ix_dossier_desk_year", "province_code", "year", "stage", "commune_code"),
+        Index(
+            "ix_dossier_desk_year",
+            "province_code",
+            "year",
+            "stage",
+            "commune_code",
+            "documents_complete",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -170,6 +177,8 @@ class Dossier(SQLModel, table=True):
     round_id: int | None = Field(default=None, foreign_key="evaluation_round.id", index=True)
     round_number: int | None = None  # that round's number in the plan ``plan_id`` (read often)
     filed_on: date | None = None  # the day the producer filed: decides the rules it starts under
+    # Every blocking document of its checklist is in (ocop_core.documents_complete keeps it).
+    documents_complete: bool = False
     version: int = 1  # optimistic lock: two officers acting at once, one wins
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

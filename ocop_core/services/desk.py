@@ -14,16 +14,11 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
-    String,
     and_,
-    case,
     false,
     func,
-    literal,
     or_,
     tuple_,
-    union_all,
 )
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -342,20 +337,24 @@ async def overview(
     today = local_today(ctx.clock)
     year = year or today.year
     scope = [dossier_scope(actor), col(Dossier.year) == year]
-    # One pass in the order of the desk index: (stage, commune) pairs, summed both ways here.
+    # One index-only pass (ix_dossier_desk_year): (stage, commune, documents complete)
+    # groups, summed every way here.
     pairs_stmt = (
-        select(Dossier.stage, Dossier.commune_code, func.count())
+        select(Dossier.stage, Dossier.commune_code, Dossier.documents_complete, func.count())
         .where(*scope)
-        .group_by(Dossier.stage, Dossier.commune_code)
+        .group_by(Dossier.stage, Dossier.commune_code, Dossier.documents_complete)
     )
     counts: dict[str, int] = defaultdict(int)
     per_commune: dict[str, int] = defaultdict(int)
-    for stage, commune, n in (await s.exec(pairs_stmt)).all():
+    complete: dict[str, int] = defaultdict(int)
+    for stage, commune, done, n in (await s.exec(pairs_stmt)).all():
         counts[stage] += int(n)
         per_commune[commune] += int(n)
+        if done:
+            complete[stage] += int(n)
     by_stage = [(st.value, counts[st]) for st in STAGE_ORDER if counts.get(st)]
     total = sum(n for _, n in by_stage)
-    funnel = await _funnel(s, scope, counts)
+    funnel = _funnel(counts, complete)
     by_commune = await _commune_names(s, per_commune, communes)
     late = [*scope, _overdue(today)]
     overdue_count = int((await s.exec(select(func.count()).where(*late))).one())
@@ -386,74 +385,17 @@ async def _commune_names(
     return [(c, names.get(c, c), n) for c, n in top]
 
 
-async def _funnel(
-    s: AsyncSession, scope: list[ColumnElement[bool]], counts: dict[str, int]
-) -> list[tuple[str, int]]:
+def _funnel(counts: dict[str, int], complete: dict[str, int]) -> list[tuple[str, int]]:
     """How many dossiers reached each step. "Documents complete" also counts dossiers still
-    with the producer whose blocking documents are all in."""
+    with the producer whose blocking documents are all in (the stored flag)."""
     reached = [0] * len(FUNNEL)
     for stage, n in counts.items():
         rank = _RANK.get(Stage(stage), 0)
         for i in range(rank + 1):
             reached[i] += int(n)
-    early = [Stage.IDEA_REGISTERED.value, Stage.DOCUMENTS_PENDING.value]
-    if any(counts.get(st) for st in early):
-        reached[1] += await _documents_complete(s, [*scope, col(Dossier.stage).in_(early)])
+    for stage in (Stage.IDEA_REGISTERED, Stage.DOCUMENTS_PENDING):
+        reached[1] += complete.get(stage.value, 0)
     return list(zip(FUNNEL, reached, strict=True))
-
-
-async def _documents_complete(s: AsyncSession, where: list[ColumnElement[bool]]) -> int:
-    """Dossiers among ``where`` holding every blocking document of their own checklist.
-
-    One grouped query on both databases: each dossier's checklist is chosen by a CASE on
-    (criteria set, attempt), its current documents are joined to that checklist's codes (a
-    small literal table) and the dossier counts when it has them all. PostgreSQL hashes the
-    literal table; its plan for a correlated count per dossier took seconds."""
-    groups = list(requirement_groups(frozenset({"mandatory", "knockout"})).items())
-    if not groups:
-        return 0
-    if s.bind is not None and s.bind.dialect.name == "sqlite":
-        return await _documents_complete_sqlite(s, where, groups)
-    checklist = case(
-        *[
-            (tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), i)
-            for i, (_codes, pairs) in enumerate(groups)
-        ],
-        else_=-1,
-    )
-    need = union_all(
-        *[
-            select(
-                literal(i, Integer).label("grp"),
-                literal(code, String).label("code"),
-                literal(len(codes), Integer).label("needed"),
-            )
-            for i, (codes, _pairs) in enumerate(groups)
-            for code in codes
-        ]
-    ).cte("need")
-    complete = (
-        select(Dossier.id)
-        .join(Document, col(Document.dossier_id) == col(Dossier.id))
-        .join(need, and_(need.c.grp == checklist, need.c.code == Document.requirement))
-        .where(*where, col(Document.replaced).is_(False))
-        .group_by(Dossier.id, need.c.needed)
-        .having(func.count(func.distinct(Document.requirement)) == need.c.needed)
-    ).subquery()
-    return int((await s.exec(select(func.count()).select_from(complete))).one())
-
-
-async def _documents_complete_sqlite(
-    s: AsyncSession, where: list[ColumnElement[bool]], groups: list[Any]
-) -> int:
-    """SQLite plans the join above as a nested loop over the literal table (seconds); a
-    correlated count walking the (dossier_id, requirement) index per row is its fast form."""
-    tests = [
-        (tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), _present(codes) == len(codes))
-        for codes, pairs in groups
-    ]
-    stmt = select(func.count()).where(*where, case(*tests, else_=false()))
-    return int((await s.exec(stmt)).one())
 
 
 async def provinces_in_scope(s: AsyncSession, actor: Actor) -> list[str]:

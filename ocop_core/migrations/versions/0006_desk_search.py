@@ -1,4 +1,4 @@
-"""desk search: stored accent-folded search text on dossiers; overview index
+"""desk search: stored accent-folded search text and documents-complete flag; overview index
 
 Revision ID: 0006
 Revises: 0005
@@ -29,10 +29,18 @@ def upgrade() -> None:
                 server_default="",
             )
         )
+        batch_op.add_column(
+            sa.Column("documents_complete", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
         batch_op.create_index(
-            "ix_dossier_desk_year", ["province_code", "year", "stage", "commune_code"]
+            "ix_dossier_desk_year",
+            ["province_code", "year", "stage", "commune_code", "documents_complete"],
         )
     _backfill()
+    from ocop_core.documents_complete import recompute
+
+    ids = [row[0] for row in op.get_bind().execute(sa.text("SELECT id FROM dossier")).all()]
+    recompute(op.get_bind(), ids)
 
 
 def _backfill() -> None:
@@ -56,4 +64,5 @@ def _backfill() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("dossier", schema=None) as batch_op:
         batch_op.drop_index("ix_dossier_desk_year")
+        batch_op.drop_column("documents_complete")
         batch_op.drop_column("search_text")
