@@ -1,4 +1,4 @@
-"""desk search: stored accent-folded search text and documents-complete flag; overview index
+"""desk search: stored accent-folded search text and documents-complete flag; desk indexes
 
 Revision ID: 0006
 Revises: 0005
@@ -36,6 +36,7 @@ def upgrade() -> None:
             "ix_dossier_desk_year",
             ["province_code", "year", "stage", "commune_code", "documents_complete"],
         )
+        batch_op.create_index("ix_dossier_province_due", ["province_code", "next_due", "id"])
     _backfill()
     from ocop_core.documents_complete import recompute
 
@@ -63,6 +64,7 @@ def _backfill() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("dossier", schema=None) as batch_op:
+        batch_op.drop_index("ix_dossier_province_due")
         batch_op.drop_index("ix_dossier_desk_year")
         batch_op.drop_column("documents_complete")
         batch_op.drop_column("search_text")
