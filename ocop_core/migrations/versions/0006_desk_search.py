@@ -20,23 +20,27 @@ BATCH = 2_000
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("dossier", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column(
-                "search_text",
-                sqlmodel.sql.sqltypes.AutoString(length=420),
-                nullable=False,
-                server_default="",
-            )
-        )
-        batch_op.add_column(
-            sa.Column("documents_complete", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.create_index(
-            "ix_dossier_desk_year",
-            ["province_code", "year", "stage", "commune_code", "documents_complete"],
-        )
-        batch_op.create_index("ix_dossier_province_due", ["province_code", "next_due", "id"])
+    # Plain ADD COLUMN (constant default) and CREATE INDEX: no batch table copy, which SQLite
+    # cannot do to a dossier table that documents and events reference.
+    op.add_column(
+        "dossier",
+        sa.Column(
+            "search_text",
+            sqlmodel.sql.sqltypes.AutoString(length=420),
+            nullable=False,
+            server_default="",
+        ),
+    )
+    op.add_column(
+        "dossier",
+        sa.Column("documents_complete", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
+    op.create_index(
+        "ix_dossier_desk_year",
+        "dossier",
+        ["province_code", "year", "stage", "commune_code", "documents_complete"],
+    )
+    op.create_index("ix_dossier_province_due", "dossier", ["province_code", "next_due", "id"])
     _backfill()
     from ocop_core.documents_complete import recompute
 
