@@ -291,20 +291,11 @@ async def list_dossiers(
     today = local_today(ctx.clock)
     where = await _conditions(s, actor, f, today)
     size = EXPORT_LIMIT if export else PAGE_SIZE
-    if f.q and not export:
-        # A text search scans the rows anyway: count them in the same pass.
-        stmt = _rows_stmt(where).add_columns(func.count().over()).order_by(*_order(f.sort))
-        found = (await s.exec(stmt.limit(size).offset((f.page - 1) * PAGE_SIZE))).all()
-        if found:
-            total = int(found[0][3])
-            pages = max(1, -(-total // PAGE_SIZE))
-            rows = [_row(d, p, c, today) for d, p, c, _n in found]
-            return Page(rows, total, f.page, pages)
     count_stmt = select(func.count()).select_from(Dossier).where(*where)
     total = int((await s.exec(count_stmt)).one())
     pages = max(1, -(-total // PAGE_SIZE))
     page = 1 if export else min(f.page, pages)
-    if total == 0 or (f.q and not export and page == f.page):
+    if total == 0:
         return Page([], total, page, pages)
     stmt = _rows_stmt(where).order_by(*_order(f.sort)).limit(size)
     rows = [
