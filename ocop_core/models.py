@@ -136,8 +136,9 @@ class Dossier(SQLModel, table=True):
     __table_args__ = (
         Index("ix_dossier_commune_due", "commune_code", "next_due"),
         Index("ix_dossier_province_stage", "province_code", "stage"),
-        # The desk's dossier table, sorted by due date: the first page straight off the index.
-        Index("ix_dossier_province_due", "province_code", "next_due", "id"),
+        # The desk's dossier table, sorted by due date: the first page straight off the index,
+        # and the overdue count index-only (the stage rides along).
+        Index("ix_dossier_province_due", "province_code", "next_due", "id", "stage"),
         # The desk overview: one index-only pass groups a province's year by stage and commune.
         Index(
             "ix_dossier_desk_year",

@@ -40,7 +40,9 @@ def upgrade() -> None:
         "dossier",
         ["province_code", "year", "stage", "commune_code", "documents_complete"],
     )
-    op.create_index("ix_dossier_province_due", "dossier", ["province_code", "next_due", "id"])
+    op.create_index(
+        "ix_dossier_province_due", "dossier", ["province_code", "next_due", "id", "stage"]
+    )
     _backfill()
     from ocop_core.documents_complete import recompute
 
