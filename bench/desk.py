@@ -34,11 +34,13 @@ from bot.web import Desk
 from ocop_core.admin_units import current_communes
 from ocop_core.clock import FixedClock
 from ocop_core.db import make_engine, session_factory, transaction
+from ocop_core.documents_complete import is_complete
 from ocop_core.lifecycle import Stage
 from ocop_core.models import Account, Document, Dossier, Producer, Role
 from ocop_core.plans import PlanRegistry
 from ocop_core.receipts import ALPHABET
 from ocop_core.rules import requirements_for
+from ocop_core.search_text import search_text
 from ocop_core.services import web_access
 from ocop_core.services.context import CoreContext
 
@@ -65,8 +67,19 @@ def _code(i: int) -> str:
     return f"{PROVINCE}26-{tail}"
 
 
+def _doc_codes(criteria_set: int) -> list[str]:
+    """The three documents each generated dossier holds."""
+    return [r.code for r in requirements_for(criteria_set, "new")[:3]]
+
+
+def _producer_name(i: int) -> str:
+    return f"Hộ Đặng Văn {i}"
+
+
 def _dossier(i: int, n_export: int, rng: random.Random, communes: list[str]) -> dict[str, Any]:
     stage = rng.choice(STAGES)
+    cs = rng.randint(1, 26)
+    product = rng.choice(["Mật ong", "Chè Shan tuyết", "Gạo nếp", "Măng khô"]) + f" {i}"
     certified = stage == Stage.CERTIFIED
     issued = date(2024, 1, 1) + timedelta(days=rng.randint(0, 800))
     return {
@@ -75,8 +88,10 @@ def _dossier(i: int, n_export: int, rng: random.Random, communes: list[str]) -> 
         "producer_id": i // 2 + 1,
         "province_code": PROVINCE,
         "commune_code": communes[(i // 2) % len(communes)],
-        "product_name": rng.choice(["Mật ong", "Chè Shan tuyết", "Gạo nếp", "Măng khô"]) + f" {i}",
-        "criteria_set": rng.randint(1, 26),
+        "product_name": product,
+        # A bulk insert skips the ORM hook that keeps this column current: set it here.
+        "search_text": search_text(product, _producer_name(i // 2)),
+        "criteria_set": cs,
         "attempt": "new",
         "ruleset": "qd26-2026",
         "plan_id": f"national-{PROVINCE}-2026",
@@ -89,6 +104,7 @@ def _dossier(i: int, n_export: int, rng: random.Random, communes: list[str]) -> 
         "certificate_expiry": issued + timedelta(days=3 * 365) if certified else None,
         "details": {},
         "version": 1,
+        "documents_complete": is_complete(cs, "new", _doc_codes(cs)),
         "next_due": date(2026, 4, 30) + timedelta(days=rng.randint(0, 240)),
         "created_at": NOW,
         "updated_at": NOW,
@@ -126,7 +142,7 @@ async def generate(url: str, n: int) -> int:
             {
                 "id": i + 1,
                 "kind": "household",
-                "name": f"Hộ Đặng Văn {i}",
+                "name": _producer_name(i),
                 "representative": "",
                 "address": "",
                 "commune_code": communes[i % len(communes)],
@@ -143,7 +159,7 @@ async def generate(url: str, n: int) -> int:
         docs = [
             {
                 "dossier_id": d["id"],
-                "requirement": req.code,
+                "requirement": req,
                 "page": 1,
                 "path": "x",
                 "sha256": uuid.uuid4().hex,
@@ -155,7 +171,7 @@ async def generate(url: str, n: int) -> int:
                 "created_at": NOW,
             }
             for d in dossiers
-            for req in requirements_for(d["criteria_set"], "new")[:3]
+            for req in _doc_codes(d["criteria_set"])
         ]
         for chunk in _chunks(docs):
             await conn.execute(insert(Document), chunk)

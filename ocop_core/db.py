@@ -14,6 +14,10 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+# Imported for their flush hooks: they keep the dossier's stored desk columns current.
+import ocop_core.documents_complete
+import ocop_core.search_text  # noqa: F401
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 

@@ -136,6 +136,18 @@ class Dossier(SQLModel, table=True):
     __table_args__ = (
         Index("ix_dossier_commune_due", "commune_code", "next_due"),
         Index("ix_dossier_province_stage", "province_code", "stage"),
+        # The desk's dossier table, sorted by due date: the first page straight off the index,
+        # and the overdue count index-only (the stage rides along).
+        Index("ix_dossier_province_due", "province_code", "next_due", "id", "stage"),
+        # The desk overview: one index-only pass groups a province's year by stage and commune.
+        Index(
+            "ix_dossier_desk_year",
+            "province_code",
+            "year",
+            "stage",
+            "commune_code",
+            "documents_complete",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,6 +156,8 @@ class Dossier(SQLModel, table=True):
     province_code: str = Field(foreign_key="province.code", max_length=8)
     commune_code: str = Field(foreign_key="commune.code", max_length=12)
     product_name: str = Field(max_length=200)
+    # Folded product and producer names for the desk's accent-free search (ocop_core.search_text).
+    search_text: str = Field(default="", max_length=420)
     criteria_set: int
     attempt: str = Field(default=Attempt.NEW, max_length=16)
     ruleset: str = Field(max_length=16)
@@ -166,6 +180,8 @@ class Dossier(SQLModel, table=True):
     round_id: int | None = Field(default=None, foreign_key="evaluation_round.id", index=True)
     round_number: int | None = None  # that round's number in the plan ``plan_id`` (read often)
     filed_on: date | None = None  # the day the producer filed: decides the rules it starts under
+    # Every blocking document of its checklist is in (ocop_core.documents_complete keeps it).
+    documents_complete: bool = False
     version: int = 1  # optimistic lock: two officers acting at once, one wins
     created_at: datetime = Field(default_factory=utc_now)
     updated_at: datetime = Field(default_factory=utc_now)

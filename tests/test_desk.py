@@ -319,6 +319,39 @@ async def test_search_is_accent_free_on_both_databases(core: Core) -> None:
     assert await found("100%") == []
 
 
+async def test_search_text_follows_renamed_products_and_producers(core: Core) -> None:
+    """The stored folded names are kept current by the core on every write (and erased with
+    the producer's name), so the search never finds a name that is gone."""
+    from ocop_core.models import Dossier, Producer
+
+    _, producer = await core.person("p1")
+    async with core.session() as s:  # type: ignore[attr-defined]
+        d = await dossiers.register_dossier(s, core.ctx, producer, registration(name="Mật ong"))
+        dossier_id, producer_id = d.id, d.producer_id
+    _, officer = await core.person("xa", "commune", commune=BINH_LU)
+
+    async def found(q: str) -> int:
+        async with core.session() as s:  # type: ignore[attr-defined]
+            return (await desk.list_dossiers(s, core.ctx, officer, DossierFilter(q=q))).total
+
+    assert await found("mat ong") == 1
+    async with core.session() as s:  # type: ignore[attr-defined]
+        row = await s.get(Dossier, dossier_id)
+        owner = await s.get(Producer, producer_id)
+        assert row is not None and owner is not None
+        row.product_name, owner.name = "Trà hoa vàng", "Hợp tác xã Đồi Chè"
+        s.add_all([row, owner])
+    assert await found("mat ong") == 0
+    assert await found("tra hoa vang") == 1
+    assert await found("doi che") == 1
+    async with core.session() as s:  # type: ignore[attr-defined]
+        owner = await s.get(Producer, producer_id)
+        assert owner is not None
+        owner.name = ""
+        s.add(owner)
+    assert await found("doi che") == 0
+
+
 async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.ClientSession) -> None:
     from openpyxl import Workbook
 

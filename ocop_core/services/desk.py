@@ -12,8 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, false, func, or_, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    false,
+    func,
+    or_,
+    tuple_,
+)
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -162,54 +168,6 @@ class Page:
     pages: int
 
 
-# -- accent-free search in SQL ---------------------------------------------------------------
-
-
-def _letter_classes() -> dict[str, str]:
-    """For each plain letter, a regex class of every letter that folds to it ("a" → [aáàả…Á…])."""
-    classes: dict[str, set[str]] = defaultdict(set)
-    for cp in [*range(0x41, 0x5B), *range(0x61, 0x7B), *range(0xC0, 0x250), *range(0x1E00, 0x1F00)]:
-        ch = chr(cp)
-        base = fold(ch)
-        if len(base) == 1 and base.isascii() and base.isalpha():
-            classes[base].add(ch)
-    return {base: "[" + "".join(sorted(chars)) + "]" for base, chars in classes.items()}
-
-
-_CLASSES = _letter_classes()
-# The same folding as a str.translate table: SQLite calls it once per row, so it must be cheap.
-_FOLD_TABLE = {ord(ch): base for base, cls in _CLASSES.items() for ch in cls[1:-1]}
-
-
-def accent_free_pattern(words: str) -> str:
-    """A PostgreSQL regular expression matching ``words`` (folded) in any accents or case."""
-    out = []
-    for ch in words:
-        if ch in _CLASSES:
-            out.append(_CLASSES[ch])
-        elif ch.isdigit() or ch == " ":
-            out.append(ch)
-        else:
-            out.append("\\" + ch)  # a literal punctuation mark, never an operator
-    return "".join(out)
-
-
-def _register_fold(sync_session: Session) -> None:
-    """SQLite has no accent folding: lend it ours (cheap; per connection, idempotent)."""
-    dbapi = sync_session.connection().connection.dbapi_connection
-    dbapi.create_function(
-        "ocop_fold", 1, lambda v: v.translate(_FOLD_TABLE) if v else "", deterministic=True
-    )  # type: ignore[union-attr]
-
-
-async def _matches(s: AsyncSession, column: Any, words: str) -> ColumnElement[bool]:
-    """``column`` contains ``words`` ignoring accents and case, on either database."""
-    if s.bind is not None and s.bind.dialect.name == "sqlite":
-        await s.run_sync(_register_fold)
-        return func.ocop_fold(column).contains(words, autoescape=True)
-    return column.op("~")(accent_free_pattern(words))
-
-
 # -- filters ---------------------------------------------------------------------------------
 
 
@@ -278,10 +236,8 @@ async def _conditions(
     if f.q:
         code = receipts.normalise(f.q)
         words = fold(f.q)
-        text = or_(
-            await _matches(s, col(Dossier.product_name), words),
-            await _matches(s, col(Producer.name), words),
-        )
+        # The stored folded names (ocop_core.search_text): a plain LIKE, the same on both DBs.
+        text = col(Dossier.search_text).contains(words, autoescape=True)
         where.append(or_(col(Dossier.receipt_code) == code, text) if code else text)
     return where
 
@@ -335,22 +291,11 @@ async def list_dossiers(
     today = local_today(ctx.clock)
     where = await _conditions(s, actor, f, today)
     size = EXPORT_LIMIT if export else PAGE_SIZE
-    if f.q and not export:
-        # A text search scans the rows anyway: count them in the same pass.
-        stmt = _rows_stmt(where).add_columns(func.count().over()).order_by(*_order(f.sort))
-        found = (await s.exec(stmt.limit(size).offset((f.page - 1) * PAGE_SIZE))).all()
-        if found:
-            total = int(found[0][3])
-            pages = max(1, -(-total // PAGE_SIZE))
-            rows = [_row(d, p, c, today) for d, p, c, _n in found]
-            return Page(rows, total, f.page, pages)
     count_stmt = select(func.count()).select_from(Dossier).where(*where)
-    if f.q:
-        count_stmt = count_stmt.join(Producer, col(Producer.id) == col(Dossier.producer_id))
     total = int((await s.exec(count_stmt)).one())
     pages = max(1, -(-total // PAGE_SIZE))
     page = 1 if export else min(f.page, pages)
-    if total == 0 or (f.q and not export and page == f.page):
+    if total == 0:
         return Page([], total, page, pages)
     stmt = _rows_stmt(where).order_by(*_order(f.sort)).limit(size)
     rows = [
@@ -383,20 +328,24 @@ async def overview(
     today = local_today(ctx.clock)
     year = year or today.year
     scope = [dossier_scope(actor), col(Dossier.year) == year]
-    # One pass in the order of the desk index: (stage, commune) pairs, summed both ways here.
+    # One index-only pass (ix_dossier_desk_year): (stage, commune, documents complete)
+    # groups, summed every way here.
     pairs_stmt = (
-        select(Dossier.stage, Dossier.commune_code, func.count())
+        select(Dossier.stage, Dossier.commune_code, Dossier.documents_complete, func.count())
         .where(*scope)
-        .group_by(Dossier.stage, Dossier.commune_code)
+        .group_by(Dossier.stage, Dossier.commune_code, Dossier.documents_complete)
     )
     counts: dict[str, int] = defaultdict(int)
     per_commune: dict[str, int] = defaultdict(int)
-    for stage, commune, n in (await s.exec(pairs_stmt)).all():
+    complete: dict[str, int] = defaultdict(int)
+    for stage, commune, done, n in (await s.exec(pairs_stmt)).all():
         counts[stage] += int(n)
         per_commune[commune] += int(n)
+        if done:
+            complete[stage] += int(n)
     by_stage = [(st.value, counts[st]) for st in STAGE_ORDER if counts.get(st)]
     total = sum(n for _, n in by_stage)
-    funnel = await _funnel(s, scope, counts)
+    funnel = _funnel(counts, complete)
     by_commune = await _commune_names(s, per_commune, communes)
     late = [*scope, _overdue(today)]
     overdue_count = int((await s.exec(select(func.count()).where(*late))).one())
@@ -427,40 +376,17 @@ async def _commune_names(
     return [(c, names.get(c, c), n) for c, n in top]
 
 
-async def _funnel(
-    s: AsyncSession, scope: list[ColumnElement[bool]], counts: dict[str, int]
-) -> list[tuple[str, int]]:
+def _funnel(counts: dict[str, int], complete: dict[str, int]) -> list[tuple[str, int]]:
     """How many dossiers reached each step. "Documents complete" also counts dossiers still
-    with the producer whose blocking documents are all in."""
+    with the producer whose blocking documents are all in (the stored flag)."""
     reached = [0] * len(FUNNEL)
     for stage, n in counts.items():
         rank = _RANK.get(Stage(stage), 0)
         for i in range(rank + 1):
             reached[i] += int(n)
-    early = [Stage.IDEA_REGISTERED.value, Stage.DOCUMENTS_PENDING.value]
-    if any(counts.get(st) for st in early):
-        reached[1] += await _documents_complete(s, [*scope, col(Dossier.stage).in_(early)])
+    for stage in (Stage.IDEA_REGISTERED, Stage.DOCUMENTS_PENDING):
+        reached[1] += complete.get(stage.value, 0)
     return list(zip(FUNNEL, reached, strict=True))
-
-
-async def _documents_complete(s: AsyncSession, where: list[ColumnElement[bool]]) -> int:
-    """Dossiers among ``where`` holding every blocking document of their own checklist.
-
-    SQLite: one pass with a CASE choosing each row's checklist. PostgreSQL plans that badly
-    (seconds), and one small query per checklist well, so it gets those instead."""
-    groups = requirement_groups(frozenset({"mandatory", "knockout"}))
-    tests = [
-        (tuple_(Dossier.criteria_set, Dossier.attempt).in_(pairs), _present(codes) == len(codes))
-        for codes, pairs in groups.items()
-    ]
-    if s.bind is not None and s.bind.dialect.name == "sqlite":
-        stmt = select(func.count()).where(*where, case(*tests, else_=false()))
-        return int((await s.exec(stmt)).one())
-    total = 0
-    for pair_test, complete in tests:
-        stmt = select(func.count()).where(*where, pair_test, complete)
-        total += int((await s.exec(stmt)).one())
-    return total
 
 
 async def provinces_in_scope(s: AsyncSession, actor: Actor) -> list[str]:
