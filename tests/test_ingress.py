@@ -229,7 +229,12 @@ async def test_two_processes_share_the_inbox_on_postgresql(
     telegram: FakeTelegramServer, tmp_path: Path, pg_url: str
 ) -> None:
     port = free_port()
-    shared = {"OCOP_DATABASE_URL": pg_url, "OCOP_INBOX_CONCURRENCY": "2"}
+    # Pacing is per process: two processes share Telegram's 30 msg/s as the README says (30/N).
+    shared = {
+        "OCOP_DATABASE_URL": pg_url,
+        "OCOP_INBOX_CONCURRENCY": "2",
+        "OCOP_TELEGRAM_GLOBAL_RATE": "15",
+    }
     first = BotProcess(tmp_path / "a" / "var", webhook_env(telegram, port, **shared))
     env_b = {**webhook_env(telegram, port, **shared), "OCOP_WEB_PORT": "0"}
     second = BotProcess(tmp_path / "b" / "var", env_b)
