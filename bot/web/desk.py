@@ -30,10 +30,9 @@ from bot.web import charts
 from ocop_core.clock import VN_TZ
 from ocop_core.db import transaction
 from ocop_core.errors import DomainError, NotFound
-from ocop_core.excel import XLSX_MIME
+from ocop_core.excel import XLSX_MIME, products_import
 from ocop_core.excel import exports as xlsx
 from ocop_core.i18n import N_, normalise_locale, translate
-from ocop_core.models import Role
 from ocop_core.rules import taxonomy
 from ocop_core.services import desk, review, web_access
 from ocop_core.services.context import CoreContext
@@ -176,7 +175,7 @@ class Desk:
             "n": lambda v: "" if v is None else format_decimal(v, locale=locale),
             "signed": signed,
             "csrf": signed.session.csrf if signed else "",
-            "is_province": bool(signed and signed.actor.role in (Role.PROVINCE, Role.ADMIN)),
+            "is_province": bool(signed and products_import.may_import(signed.actor)),
             "qs": lambda params: urlencode(params),
         }
 
