@@ -9,6 +9,7 @@ nothing is outstanding in its chat (a second message of the same answer) is not 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import time
@@ -153,3 +154,29 @@ async def step_both(
         if not echo[-1].sustainable and not ours[-1].sustainable:
             break
     return ours, echo
+
+
+def stepper(
+    server: Any, persons: list[Any], text: str
+) -> Callable[[float, float], Awaitable[StepResult]]:
+    """One step's runner for a bot behind ``server``: ``persons`` each send ``text`` on the
+    schedule, the moment of offering recorded against their chat id."""
+
+    async def send(i: int, replies: Replies) -> None:
+        replies.offered(persons[i].id, time.perf_counter())
+        await persons[i].send_text(text)
+
+    async def run(rate: float, seconds: float) -> StepResult:
+        return await run_step(rate, seconds, len(persons), send, server)
+
+    return run
+
+
+def parse_args(doc: str) -> argparse.Namespace:
+    """The options every open-loop throughput bench takes."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--rates", default="25,50,100,150,200,300")
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--people", type=int, default=300)
+    ap.add_argument("--database-url", default="", help="e.g. postgresql+asyncpg://…/bench")
+    return ap.parse_args()

@@ -32,7 +32,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._openloop import Replies, StepResult, print_summary, print_table, run_step, step_both
+from bench._openloop import (
+    Replies,
+    parse_args,
+    print_summary,
+    print_table,
+    step_both,
+    stepper,
+)
 from tests.botprocess import BotProcess
 from tests.fakes.telegram_api import Chat, FakeTelegramServer, RateLimits, SentMessage
 
@@ -53,17 +60,8 @@ class TimedFake(FakeTelegramServer):
         return sent
 
 
-def stepper(server: TimedFake, people: int, text: str) -> Any:
-    persons = [server.person(first_name=f"P{n}", language_code="vi") for n in range(people)]
-
-    async def send(i: int, replies: Replies) -> None:
-        replies.offered(persons[i].id, time.perf_counter())
-        await persons[i].send_text(text)
-
-    async def run(rate: float, seconds: float) -> StepResult:
-        return await run_step(rate, seconds, people, send, server)
-
-    return run
+def people_of(server: TimedFake, people: int) -> list[Any]:
+    return [server.person(first_name=f"P{n}", language_code="vi") for n in range(people)]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -95,8 +93,8 @@ async def main(args: argparse.Namespace) -> None:
         await bot.start()
         assert bot.proc is not None and bot.proc.returncode is None, bot.log
         try:
-            run_ours = stepper(ours_fake, people, "/start")
-            run_echo = stepper(echo_fake, people, "xin chào")
+            run_ours = stepper(ours_fake, people_of(ours_fake, people), "/start")
+            run_echo = stepper(echo_fake, people_of(echo_fake, people), "xin chào")
             ours, base = await step_both(
                 rates,
                 lambda rate: run_ours(rate, args.seconds),
@@ -112,9 +110,4 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rates", default="25,50,100,150,200,300")
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--people", type=int, default=300)
-    ap.add_argument("--database-url", default="", help="e.g. postgresql+asyncpg://…/bench")
-    asyncio.run(main(ap.parse_args()))
+    asyncio.run(main(parse_args(__doc__ or "")))

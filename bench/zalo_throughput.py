@@ -26,7 +26,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._openloop import Replies, StepResult, print_summary, print_table, run_step, step_both
+from bench._openloop import (
+    Replies,
+    parse_args,
+    print_summary,
+    print_table,
+    step_both,
+    stepper,
+)
 from tests.botprocess import BotProcess, free_port
 from tests.fakes.zalo_api import FakeZaloServer, Person, SentMessage
 
@@ -46,17 +53,8 @@ class TimedZalo(FakeZaloServer):
         return super()._record(person, message)
 
 
-def stepper(server: TimedZalo, people: int, text: str) -> Any:
-    persons = [server.person(f"P{n}") for n in range(people)]
-
-    async def send(i: int, replies: Replies) -> None:
-        replies.offered(persons[i].id, time.perf_counter())
-        await persons[i].send_text(text)
-
-    async def run(rate: float, seconds: float) -> StepResult:
-        return await run_step(rate, seconds, people, send, server)
-
-    return run
+def people_of(server: TimedZalo, people: int) -> list[Any]:
+    return [server.person(f"P{n}") for n in range(people)]
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -94,8 +92,8 @@ async def main(args: argparse.Namespace) -> None:
         assert bot.proc is not None and bot.proc.returncode is None, bot.log
         await ours_fake.wait_until(lambda: bool(ours_fake.webhook_url), 20, what="the webhook")
         try:
-            run_ours = stepper(ours_fake, people, "Xin chào")
-            run_echo = stepper(echo_fake, people, "xin chào")
+            run_ours = stepper(ours_fake, people_of(ours_fake, people), "Xin chào")
+            run_echo = stepper(echo_fake, people_of(echo_fake, people), "xin chào")
             ours, base = await step_both(
                 rates,
                 lambda rate: run_ours(rate, args.seconds),
@@ -111,9 +109,4 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rates", default="25,50,100,150,200,300")
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--people", type=int, default=300)
-    ap.add_argument("--database-url", default="", help="e.g. postgresql+asyncpg://…/bench")
-    asyncio.run(main(ap.parse_args()))
+    asyncio.run(main(parse_args(__doc__ or "")))
