@@ -12,11 +12,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 P99_TARGET_MS = 250.0
 GRACE = 5.0  # seconds after the last send for answers to arrive before they count as missing
@@ -170,6 +175,29 @@ def stepper(
         return await run_step(rate, seconds, len(persons), send, server)
 
     return run
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(url: str) -> AsyncIterator[str]:
+    """A PostgreSQL URL made into a new, empty database for this run (dropped afterwards), so
+    a run never meets the inbox rows of an earlier one: the fakes number updates from 1 each
+    time, and a stored update id is a redelivery the bot ignores. Other URLs pass through."""
+    if not url or make_url(url).get_backend_name() != "postgresql":
+        yield url
+        return
+    name = f"{make_url(url).database or 'ocop'}_run{os.getpid()}"
+    admin = create_async_engine(
+        make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 def parse_args(doc: str) -> argparse.Namespace:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._openloop import (
     Replies,
+    fresh_database,
     parse_args,
     print_summary,
     print_table,
@@ -69,7 +70,11 @@ async def main(args: argparse.Namespace) -> None:
     people = max(args.people, int(2 * max(rates)))  # nobody above 0.5 messages/s
     tmp = Path(tempfile.mkdtemp(prefix="ocop-tg-bench-"))
     print(f"open loop, {args.seconds:.0f} s per step, {people} people, steps {rates}", flush=True)
-    async with TimedFake() as ours_fake, TimedFake(token=ECHO_TOKEN) as echo_fake:
+    async with (
+        fresh_database(args.database_url) as database_url,
+        TimedFake() as ours_fake,
+        TimedFake(token=ECHO_TOKEN) as echo_fake,
+    ):
         env = {
             "OCOP_TELEGRAM_TOKEN": ours_fake.token,
             "OCOP_TELEGRAM_API_URL": ours_fake.base_url,
@@ -77,8 +82,8 @@ async def main(args: argparse.Namespace) -> None:
             "OCOP_LOG_LEVEL": "WARNING",
             "OCOP_TELEGRAM_GLOBAL_RATE": "10000",
         }
-        if args.database_url:
-            env["OCOP_DATABASE_URL"] = args.database_url
+        if database_url:
+            env["OCOP_DATABASE_URL"] = database_url
         echo = await asyncio.create_subprocess_exec(
             sys.executable,
             str(ECHO),

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._openloop import (
     Replies,
+    fresh_database,
     parse_args,
     print_summary,
     print_table,
@@ -62,7 +63,11 @@ async def main(args: argparse.Namespace) -> None:
     people = max(args.people, int(2 * max(rates)))
     tmp = Path(tempfile.mkdtemp(prefix="ocop-zalo-bench-"))
     print(f"open loop, {args.seconds:.0f} s per step, {people} people, steps {rates}", flush=True)
-    async with TimedZalo() as ours_fake, TimedZalo(token="99:zalo-echo-baseline") as echo_fake:
+    async with (
+        fresh_database(args.database_url) as database_url,
+        TimedZalo() as ours_fake,
+        TimedZalo(token="99:zalo-echo-baseline") as echo_fake,
+    ):
         port = free_port()
         env = {
             "OCOP_ZALO_BOT_TOKEN": ours_fake.token,
@@ -73,8 +78,8 @@ async def main(args: argparse.Namespace) -> None:
             "OCOP_LOG_LEVEL": "WARNING",
             "OCOP_ZALO_GLOBAL_RATE": "10000",
         }
-        if args.database_url:
-            env["OCOP_DATABASE_URL"] = args.database_url
+        if database_url:
+            env["OCOP_DATABASE_URL"] = database_url
         echo = await asyncio.create_subprocess_exec(
             sys.executable,
             str(ECHO),

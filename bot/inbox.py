@@ -22,16 +22,16 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import delete, exists, func, or_, update
+from sqlalchemy import bindparam, case, delete, exists, func, null, or_, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -65,18 +65,19 @@ class Item:
     received_at: datetime
 
     @classmethod
-    def of(cls, row: InboxItem) -> Item:
+    def of(cls, row: Mapping[str, Any]) -> Item:
+        """From a row of the inbox table (a Core result mapping)."""
         return cls(
-            row.id or 0,
-            row.channel,
-            row.update_key,
-            row.chat_key,
-            row.group_key,
-            dict(row.payload),
-            row.status,
-            row.attempts,
-            list(row.replies) if row.replies is not None else None,
-            _aware(row.received_at),
+            row["id"] or 0,
+            row["channel"],
+            row["update_key"],
+            row["chat_key"],
+            row["group_key"],
+            dict(row["payload"]),
+            row["status"],
+            row["attempts"],
+            list(row["replies"]) if row["replies"] is not None else None,
+            _aware(row["received_at"]),
         )
 
 
@@ -155,7 +156,94 @@ class SentJournal:
             self._fd = None
 
 
+# Statements built once (the inbox runs them several times per update; building an expression
+# costs more than SQLAlchemy's cached compilation of it). Core, not ORM: no session sync work.
+T = InboxItem.__table__  # type: ignore[attr-defined]
+_EARLIER = T.alias("earlier")
+_OPEN = tuple(str(s) for s in OPEN)
+_OLDER_OPEN = exists().where(
+    _EARLIER.c.channel == T.c.channel,
+    _EARLIER.c.chat_key == T.c.chat_key,
+    _EARLIER.c.status.in_(_OPEN),
+    _EARLIER.c.id < T.c.id,
+)
+_HEADS = (
+    core_select(T)
+    .where(
+        T.c.channel == bindparam("ch"),
+        T.c.status.in_(_OPEN),
+        or_(T.c.lease_until.is_(None), T.c.lease_until < bindparam("now")),
+        ~_OLDER_OPEN,
+        T.c.chat_key.not_in(bindparam("busy", expanding=True)),
+    )
+    .order_by(T.c.id)
+    .limit(bindparam("limit"))
+)
+_LEASE = (
+    update(T)
+    .where(T.c.id.in_(bindparam("ids", expanding=True)))
+    .values(lease_until=bindparam("until"), worker=bindparam("me"))
+)
+_CLOSE = (
+    update(T)
+    .where(
+        T.c.id.in_(bindparam("ids", expanding=True)),
+        T.c.status.in_(_OPEN),
+        T.c.worker == bindparam("me"),
+    )
+    .values(
+        status=str(InboxStatus.DONE),
+        replies=None,
+        payload={},  # what the person wrote, and who, is not kept once handled
+        chat_key="",
+        done_at=bindparam("now"),
+        lease_until=None,
+    )
+)
+_NOTHING_OPEN = ~exists().where(
+    _EARLIER.c.channel == T.c.channel,
+    _EARLIER.c.chat_key == T.c.chat_key,
+    _EARLIER.c.status.in_(_OPEN),
+)
+_SKIPPED_DUE = (
+    core_select(T.c.chat_key, func.count())
+    .where(
+        T.c.channel == bindparam("ch"),
+        T.c.status == str(InboxStatus.SKIPPED),
+        T.c.chat_key.in_(bindparam("chats", expanding=True)),
+        _NOTHING_OPEN,
+    )
+    .group_by(T.c.chat_key)
+)
+_TAKE_SKIPPED = (
+    update(T)
+    .where(
+        T.c.channel == bindparam("ch"),
+        T.c.status == str(InboxStatus.SKIPPED),
+        T.c.chat_key.in_(bindparam("chats", expanding=True)),
+    )
+    .values(status=str(InboxStatus.DONE), payload={}, chat_key="", done_at=bindparam("now"))
+)
+_PENDING_PER_CHAT = (
+    core_select(T.c.chat_key, func.count())
+    .where(
+        T.c.channel == bindparam("ch"),
+        T.c.status == str(InboxStatus.PENDING),
+        T.c.chat_key.in_(bindparam("chats", expanding=True)),
+    )
+    .group_by(T.c.chat_key)
+)
+
+
 class Inbox:
+    """The table's worker for one channel in this process.
+
+    Its loop does the inbox's own writing in rounds, one transaction each: it stores the
+    updates handed to ``put`` meanwhile (their callers wait for the commit), closes the batches
+    finished since the last round and claims new ones. Under load a round serves many updates,
+    so the inbox adds about one short transaction per round rather than three per update.
+    """
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -176,10 +264,11 @@ class Inbox:
         self.journal = SentJournal(journal_dir)
         self._handler: Handler | None = None
         self._wake = asyncio.Event()
-        self._busy: dict[str, list[int]] = {}  # chat → ids in flight here
+        self._busy: dict[str, list[int]] = {}  # chat → ids in flight here (until closed)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._queued: list[tuple[NewItem, asyncio.Future[bool]]] = []  # for the next round
+        self._finished: list[tuple[list[Item], float]] = []  # (batch, seconds it took)
         self._loop_task: asyncio.Task[None] | None = None
-        self._flushing = False
         self._stopping = False
         self._pruned_at = 0.0
         bind = sessions.kw.get("bind")
@@ -188,56 +277,75 @@ class Inbox:
     # -- storing -------------------------------------------------------------------------
 
     async def put(self, item: NewItem) -> bool:
-        """Store one update (committed when this returns); False when it was already there."""
-        return await self.put_many([item]) > 0
+        """Store one update (committed when this returns); False when it was already there.
+        While the loop runs, the update is stored by its next round, with the others that
+        arrived meanwhile (one commit for many webhook calls)."""
+        if self._loop_task is None or self._loop_task.done() or self._stopping:
+            return await self.put_many([item]) > 0
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queued.append((item, future))
+        self._wake.set()
+        return await future
 
     async def put_many(self, items: Sequence[NewItem]) -> int:
         """Store updates in one transaction; returns how many were new. A platform's
         redelivery of a stored update changes nothing (the unique key decides)."""
         if not items:
             return 0
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        added = 0
-        now = _now()
         async with transaction(self.sessions) as s:
-            for item in items:
-                status = InboxStatus.PENDING
-                if self.flood_limit is not None and await self._open_count(s, item) >= (
-                    self.flood_limit
-                ):
+            new = await self._insert(s, items)
+        self._wake.set()
+        return sum(new)
+
+    async def _insert(self, s: AsyncSession, items: Sequence[NewItem]) -> list[bool]:
+        """Insert in the caller's transaction; for each item, whether it was new."""
+        now = _now()
+        pending: dict[str, int] = {}
+        if self.flood_limit is not None:
+            chats = sorted({i.chat_key[:64] for i in items})
+            counted = await s.exec(_PENDING_PER_CHAT, params={"ch": self.channel, "chats": chats})  # type: ignore[call-overload]
+            pending = {chat: int(n) for chat, n in counted.all()}
+        rows = []
+        for item in items:
+            chat = item.chat_key[:64]
+            status = InboxStatus.PENDING
+            if self.flood_limit is not None:
+                if pending.get(chat, 0) >= self.flood_limit:
                     status = InboxStatus.SKIPPED  # kept (nothing lost), answered with one notice
-                stmt = (
-                    insert(InboxItem)
-                    .values(
-                        channel=self.channel,
-                        update_key=item.update_key[:128],
-                        chat_key=item.chat_key[:64],
-                        group_key=item.group_key[:64] if item.group_key else None,
-                        payload=item.payload,
-                        status=status,
-                        attempts=0,
-                        received_at=now,
-                        worker="",
-                    )
-                    .on_conflict_do_nothing(index_elements=["channel", "update_key"])
-                )
-                result = await s.exec(stmt)  # type: ignore[call-overload]
-                added += int(result.rowcount or 0)
+                else:
+                    pending[chat] = pending.get(chat, 0) + 1
+            rows.append(
+                {
+                    "channel": self.channel,
+                    "update_key": item.update_key[:128],
+                    "chat_key": chat,
+                    "group_key": item.group_key[:64] if item.group_key else None,
+                    "payload": item.payload,
+                    "status": str(status),
+                    "attempts": 0,
+                    "received_at": now,
+                    "worker": "",
+                }
+            )
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = (
+            insert(T)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+            .returning(T.c.update_key)
+        )
+        stored = set((await s.exec(stmt)).scalars().all())  # type: ignore[call-overload]
+        new = []
+        for row in rows:  # a key twice in one call is new once
+            new.append(row["update_key"] in stored)
+            stored.discard(row["update_key"])
+        added = sum(new)
         metrics.UPDATES_RECEIVED.labels(self.channel).inc(added)
         if len(items) > added:
             log.info(
                 "%s: %d update(s) delivered again; handled once", self.channel, len(items) - added
             )
-        self._wake.set()
-        return added
-
-    async def _open_count(self, s: AsyncSession, item: NewItem) -> int:
-        q = select(func.count()).where(
-            col(InboxItem.channel) == self.channel,
-            col(InboxItem.chat_key) == item.chat_key,
-            col(InboxItem.status) == InboxStatus.PENDING,
-        )
-        return int((await s.exec(q)).one())
+        return new
 
     # -- finishing (called by the handler) ----------------------------------------------
 
@@ -246,65 +354,25 @@ class Inbox:
         replies still to send), or the whole transaction fails if another process took them."""
         ids = [i.id for i in batch]
         status = InboxStatus.ANSWERING if replies else InboxStatus.DONE
-        result = await s.exec(
-            update(InboxItem)
+        stored = bindparam("replies", replies or None, type_=T.c.replies.type)
+        result = await s.exec(  # type: ignore[call-overload]
+            update(T)
             .where(
-                col(InboxItem.id).in_(ids),
-                col(InboxItem.status) == InboxStatus.PENDING,
-                col(InboxItem.worker) == WORKER_ID,
+                T.c.id.in_(ids),
+                T.c.status == str(InboxStatus.PENDING),
+                T.c.worker == WORKER_ID,
             )
             .values(
-                status=status,
-                replies=None,
+                status=str(status),
+                # The replies are kept on the batch's first row only.
+                replies=case((T.c.id == ids[0], stored), else_=null()) if len(ids) > 1 else stored,
                 payload={},
-                chat_key="" if status == InboxStatus.DONE else col(InboxItem.chat_key),
+                chat_key="" if status == InboxStatus.DONE else T.c.chat_key,
                 done_at=_now(),
             )
         )
-        if int(result.rowcount or 0) != len(ids):  # type: ignore[attr-defined]
+        if int(result.rowcount or 0) != len(ids):
             raise LostLease(f"inbox rows {ids} were taken by another process")
-        if replies:
-            await s.exec(
-                update(InboxItem).where(col(InboxItem.id) == ids[0]).values(replies=replies)
-            )
-
-    async def _close(self, batch: list[Item]) -> int:
-        """Mark the batch done; returns how many flood-skipped rows of the chat to mention
-        (once nothing else of the chat is waiting, so the person is told once, last)."""
-        async with transaction(self.sessions) as s:
-            await s.exec(
-                update(InboxItem)
-                .where(
-                    col(InboxItem.id).in_([i.id for i in batch]),
-                    col(InboxItem.status).in_(OPEN),
-                    col(InboxItem.worker) == WORKER_ID,
-                )
-                .values(
-                    status=InboxStatus.DONE,
-                    replies=None,
-                    payload={},  # what the person wrote, and who, is not kept once handled
-                    chat_key="",
-                    done_at=_now(),
-                    lease_until=None,
-                )
-            )
-            if self.flood_limit is None:
-                return 0
-            return await self._take_skipped(s, batch[0].chat_key)
-
-    async def _take_skipped(self, s: AsyncSession, chat_key: str) -> int:
-        of_chat = (col(InboxItem.channel) == self.channel, col(InboxItem.chat_key) == chat_key)
-        waiting = (
-            await s.exec(select(func.count()).where(*of_chat, col(InboxItem.status).in_(OPEN)))
-        ).one()
-        if waiting:
-            return 0
-        result = await s.exec(
-            update(InboxItem)
-            .where(*of_chat, col(InboxItem.status) == InboxStatus.SKIPPED)
-            .values(status=InboxStatus.DONE, payload={}, chat_key="", done_at=_now())
-        )
-        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     # -- the worker ----------------------------------------------------------------------
 
@@ -329,12 +397,19 @@ class Inbox:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._loop_task
         # One more round takes the albums that were waiting for their last part (what comes
-        # after them in the same chat stays stored for the next start).
-        self._flushing = True
-        await self._claim_and_start(flush=True)
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=max(1.0, deadline - loop.time()))
+        # after them in the same chat stays stored for the next start), then a last one closes
+        # what finished.
+        await self._last_round(claim=True)
+        while self._tasks and loop.time() < deadline:
+            await asyncio.wait(list(self._tasks), timeout=max(0.1, deadline - loop.time()))
+            await self._last_round(claim=False)  # and tell of floods, which adds tasks
         self.journal.close()
+
+    async def _last_round(self, *, claim: bool) -> None:
+        try:
+            await self._round(flush=True, claim=claim)
+        except Exception:  # rows not closed are finished again at the next start
+            log.exception("%s inbox: the last round failed", self.channel)
 
     def mark_sent(self, batch: list[Item], index: int) -> None:
         """The ``index``-th stored reply of this batch has been sent."""
@@ -378,66 +453,106 @@ class Inbox:
         while not self._stopping:
             self._wake.clear()
             try:
-                started = await self._claim_and_start(flush=self._flushing)
+                busy = await self._round(flush=False)
                 if time.monotonic() > renew_at:
                     await self._renew()
                     renew_at = time.monotonic() + LEASE.total_seconds() / 3
                 await self._prune()
             except Exception:
                 log.exception("%s inbox: a round failed (the database?); retrying", self.channel)
-                started = 0
-            if not started:
+                busy = False
+            if not busy:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
-    async def _claim_and_start(self, *, flush: bool) -> int:
-        free = self.concurrency - len(self._tasks)
-        if free <= 0 or self._handler is None:
-            return 0
-        batches = await self._claim(free, flush=flush)
+    async def _round(self, *, flush: bool, claim: bool = True) -> bool:
+        """One transaction: store what was put, close what finished, claim new batches.
+        Returns whether it had anything to do."""
+        queued, self._queued = self._queued, []
+        finished, self._finished = self._finished, []
+        closing = {batch[0].chat_key for batch, _ in finished}
+        free = self.concurrency - len(self._tasks) if claim and self._handler else 0
+        if not (queued or finished or free > 0):
+            return False
+        now = _now()
+        try:
+            async with transaction(self.sessions) as s:
+                new = await self._insert(s, [item for item, _ in queued]) if queued else []
+                floods = await self._close(s, finished, closing, now) if finished else {}
+                busy = [chat for chat in self._busy if chat not in closing]
+                batches = await self._claim(s, free, busy, now, flush=flush) if free > 0 else []
+        except BaseException as exc:
+            self._finished[:0] = finished  # closed by a later round
+            for _item, future in queued:
+                if not future.done():
+                    future.set_exception(
+                        exc if isinstance(exc, Exception) else RuntimeError("inbox stopped")
+                    )
+            raise
+        for (_item, future), was_new in zip(queued, new, strict=True):
+            if not future.done():
+                future.set_result(was_new)
+        for batch, took in finished:
+            self._busy.pop(batch[0].chat_key, None)
+            metrics.UPDATES_PROCESSED.labels(self.channel).inc(len(batch))
+            metrics.PROCESSING_SECONDS.labels(self.channel).observe(took)
+            skipped = floods.get(batch[0].chat_key)
+            if skipped:
+                self._spawn(self._flood_notice(batch, skipped))
         for batch in batches:
             self._busy[batch[0].chat_key] = [i.id for i in batch]
-            task = asyncio.create_task(self._run(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        return len(batches)
+            self._spawn(self._run(batch))
+        return bool(queued or finished or batches)
 
-    async def _claim(self, limit: int, *, flush: bool) -> list[list[Item]]:
-        now = _now()
-        me, earlier = InboxItem, aliased(InboxItem)
-        older_open = exists().where(
-            earlier.channel == me.channel,
-            earlier.chat_key == me.chat_key,
-            col(earlier.status).in_(OPEN),
-            earlier.id < me.id,  # type: ignore[operator]
-        )
-        async with transaction(self.sessions) as s:
-            query = (
-                select(InboxItem)
-                .where(
-                    col(InboxItem.channel) == self.channel,
-                    col(InboxItem.status).in_(OPEN),
-                    or_(col(InboxItem.lease_until).is_(None), col(InboxItem.lease_until) < now),
-                    ~older_open,
-                    col(InboxItem.chat_key).not_in(list(self._busy)),
-                )
-                .order_by(col(InboxItem.id))
-                .limit(limit)
-                .with_for_update(skip_locked=True, of=InboxItem)  # type: ignore[arg-type]
-            )
-            heads = [Item.of(r) for r in (await s.exec(query)).all()]
-            batches: list[list[Item]] = []
-            for head in heads:
-                batch = await self._batch_of(s, head, now, flush=flush)
-                if batch:
-                    batches.append(batch)
-            ids = [i.id for b in batches for i in b]
-            if ids:
-                await s.exec(
-                    update(InboxItem)
-                    .where(col(InboxItem.id).in_(ids))
-                    .values(lease_until=now + LEASE, worker=WORKER_ID)
-                )
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(
+        self,
+        s: AsyncSession,
+        finished: list[tuple[list[Item], float]],
+        chats: set[str],
+        now: datetime,
+    ) -> dict[str, int]:
+        """Mark the batches done; returns, per chat, how many flood-skipped rows to mention
+        (once nothing else of the chat is waiting, so the person is told once, last)."""
+        ids = [i.id for batch, _ in finished for i in batch]
+        await s.exec(_CLOSE, params={"ids": ids, "me": WORKER_ID, "now": now})  # type: ignore[call-overload]
+        if self.flood_limit is None:
+            return {}
+        params = {"ch": self.channel, "chats": sorted(chats)}
+        due = {chat: int(n) for chat, n in (await s.exec(_SKIPPED_DUE, params=params)).all()}  # type: ignore[call-overload]
+        if due:
+            params = {"ch": self.channel, "chats": sorted(due), "now": now}
+            await s.exec(_TAKE_SKIPPED, params=params)  # type: ignore[call-overload]
+        return due
+
+    async def _flood_notice(self, batch: list[Item], skipped: int) -> None:
+        assert self._handler is not None
+        try:
+            await self._handler.flood_notice(batch, skipped)
+        except Exception:  # the batch is done; a lost courtesy notice is only logged
+            log.exception("%s: the flood notice failed", self.channel)
+
+    async def _claim(
+        self, s: AsyncSession, limit: int, busy: list[str], now: datetime, *, flush: bool
+    ) -> list[list[Item]]:
+        query = _HEADS
+        if self._dialect == "postgresql":  # several processes share the table
+            query = query.with_for_update(skip_locked=True, of=T)
+        params = {"ch": self.channel, "now": now, "busy": busy, "limit": limit}
+        rows = (await s.exec(query, params=params)).mappings().all()  # type: ignore[call-overload]
+        batches: list[list[Item]] = []
+        for row in rows:
+            batch = await self._batch_of(s, Item.of(row), now, flush=flush)
+            if batch:
+                batches.append(batch)
+        ids = [i.id for b in batches for i in b]
+        if ids:
+            params = {"ids": ids, "until": now + LEASE, "me": WORKER_ID}
+            await s.exec(_LEASE, params=params)  # type: ignore[call-overload]
         return batches
 
     async def _batch_of(
@@ -447,17 +562,21 @@ class Inbox:
         if not head.group_key or head.status != InboxStatus.PENDING:
             return [head]
         rows = (
-            await s.exec(
-                select(InboxItem)
-                .where(
-                    col(InboxItem.channel) == self.channel,
-                    col(InboxItem.chat_key) == head.chat_key,
-                    col(InboxItem.group_key) == head.group_key,
-                    col(InboxItem.status) == InboxStatus.PENDING,
+            (
+                await s.exec(  # type: ignore[call-overload]
+                    core_select(T)
+                    .where(
+                        T.c.channel == self.channel,
+                        T.c.chat_key == head.chat_key,
+                        T.c.group_key == head.group_key,
+                        T.c.status == str(InboxStatus.PENDING),
+                    )
+                    .order_by(T.c.id)
                 )
-                .order_by(col(InboxItem.id))
             )
-        ).all()
+            .mappings()
+            .all()
+        )
         parts = [Item.of(r) for r in rows]
         last = max(p.received_at for p in parts)
         if not flush and (now - last).total_seconds() < self.album_wait:
@@ -472,20 +591,17 @@ class Inbox:
                 await self._handler.resend(batch)
             else:
                 await self._handler.process(batch)
-            skipped = await self._close(batch)
-            if skipped:
-                try:
-                    await self._handler.flood_notice(batch, skipped)
-                except Exception:  # the batch is done; a lost courtesy notice is only logged
-                    log.exception("%s: the flood notice failed", self.channel)
-            metrics.UPDATES_PROCESSED.labels(self.channel).inc(len(batch))
-            metrics.PROCESSING_SECONDS.labels(self.channel).observe(time.monotonic() - started)
         except Exception:
             log.exception("%s: processing a stored update failed", self.channel)
-            await self._failed(batch)
-        finally:
-            self._busy.pop(batch[0].chat_key, None)
-            self._wake.set()
+            try:
+                await self._failed(batch)
+            finally:
+                self._busy.pop(batch[0].chat_key, None)
+                self._wake.set()
+            return
+        # Closed (and the chat freed) by the loop's next round, with the others finished.
+        self._finished.append((batch, time.monotonic() - started))
+        self._wake.set()
 
     async def _failed(self, batch: list[Item]) -> None:
         """Try again later (the lease is released), or give up after MAX_ATTEMPTS."""

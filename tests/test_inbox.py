@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ class Recorder:
     running: dict[str, int] = field(default_factory=dict)
     overlap: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    floods: list[tuple[str, int]] = field(default_factory=list)
 
     async def process(self, batch: list[Item]) -> None:
         chat = batch[0].chat_key
@@ -57,7 +59,7 @@ class Recorder:
         self.done.set()
 
     async def flood_notice(self, batch: list[Item], skipped: int) -> None:
-        pass
+        self.floods.append((batch[0].chat_key, skipped))
 
 
 @pytest.fixture
@@ -101,7 +103,7 @@ async def test_an_album_is_one_batch_and_a_stop_flushes_it(
     await inbox.put_many([NewItem(f"p{n}", "a", {}, group_key="album-1") for n in range(3)])
     await inbox.put(NewItem("after", "a", {}))
     # The album waits for more parts (60 s here): a round of the loop takes nothing …
-    assert await inbox._claim_and_start(flush=False) == 0
+    assert not await inbox._round(flush=False)
     assert handler.seen == []
     await inbox.stop()  # … but a stop handles it at once
     assert handler.seen == [["p0", "p1", "p2"]]
@@ -168,7 +170,8 @@ async def test_a_failing_update_is_given_up_after_three_tries(
 async def test_a_lost_lease_rolls_the_step_back(sessions: object, tmp_path: Path) -> None:
     inbox = Inbox(sessions, "t", journal_dir=tmp_path)  # type: ignore[arg-type]
     await inbox.put(NewItem("z1", "a", {}))
-    batches = await inbox._claim(5, flush=True)
+    async with transaction(sessions) as s:  # type: ignore[arg-type]
+        batches = await inbox._claim(s, 5, [], datetime.now(UTC), flush=True)
     assert [i.update_key for b in batches for i in b] == ["z1"]
     async with transaction(sessions) as s:  # type: ignore[arg-type]
         await s.exec(update(InboxItem).values(worker="someone-else"))
@@ -178,3 +181,22 @@ async def test_a_lost_lease_rolls_the_step_back(sessions: object, tmp_path: Path
     async with sessions() as s:  # type: ignore[operator]
         row = (await s.exec(select(InboxItem).where(col(InboxItem.worker) != WORKER_ID))).one()
     assert row.status == InboxStatus.PENDING
+
+
+async def test_a_flood_is_stored_answered_in_part_and_told_once(
+    sessions: object, tmp_path: Path
+) -> None:
+    inbox = Inbox(sessions, "t", flood_limit=3, journal_dir=tmp_path)  # type: ignore[arg-type]
+    handler = Recorder(inbox)
+    # Stored while nothing is processed: the first three wait, the other seven are a flood.
+    assert await inbox.put_many([NewItem(f"f{n}", "a", {}) for n in range(10)]) == 10
+    assert await inbox.put(NewItem("calm", "b", {}))
+    await inbox.start(handler)
+    try:
+        await until(lambda: handler.floods)
+        assert await inbox.put(NewItem("f0", "a", {})) is False  # delivered again: once
+    finally:
+        await inbox.stop()
+    assert sorted(handler.seen) == [["calm"], ["f0"], ["f1"], ["f2"]]
+    assert handler.floods == [("a", 7)]  # told once, after the last answered message
+    assert await inbox.backlog() == 0
