@@ -1,4 +1,4 @@
-"""``ocop-bot remind`` and ``ocop-bot outbox stats``: the reminder machinery by hand.
+"""``ocop-bot remind``: the reminder machinery by hand.
 
 ``remind --now T`` computes the fires as of ``T``, queues what is due then, and delivers the due
 outbox through the configured channels (without polling for updates, so a running bot keeps its
@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.app import App
+from bot.cli.common import Print, on_app
+from bot.cli.instants import parse_instant
 from bot.delivery import DeliveryConfig, OutboxDelivery
 from bot.scheduler import delivery_channels
 from ocop_core.clock import VN_TZ, ShiftedClock
 from ocop_core.db import transaction
-from ocop_core.models import Fire, FireStatus, Outbox, OutboxStatus
+from ocop_core.models import Outbox, OutboxStatus
 from ocop_core.reminders import (
     ComputeStats,
     DispatchStats,
@@ -34,24 +34,23 @@ from ocop_core.reminders import (
     dispatch_in,
 )
 
-__all__ = ["outbox_stats", "parse_instant", "remind"]
-
-Print = Callable[[str], None]
+__all__ = ["add_parsers", "remind"]
 
 
-def parse_instant(value: str) -> datetime:
-    """``--now``: an ISO 8601 instant with its time zone (argparse type)."""
-    try:
-        at = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a date and time; write e.g. 2024-10-23T08:00:00+07:00"
-        ) from None
-    if at.tzinfo is None:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} has no time zone; write e.g. 2024-10-23T08:00:00+07:00"
-        )
-    return at
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = sub.add_parser("remind", help="compute reminders and send what is due now")
+    parser.add_argument(
+        "--now",
+        type=parse_instant,
+        default=None,
+        help="act as if it were this instant, e.g. 2024-10-23T08:00:00+07:00 (default: now)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print what would be sent")
+    parser.set_defaults(func=on_app(run))
+
+
+async def run(app: App, args: argparse.Namespace) -> int:
+    return await remind(app, args.now or app.ctx.clock.now(), dry_run=args.dry_run)
 
 
 def _counts(compute: ComputeStats, dispatch: DispatchStats) -> str:
@@ -169,67 +168,3 @@ async def _open_channels(app: App) -> list[Any]:
             )
         )
     return channels
-
-
-async def outbox_stats(app: App, out: Print = print) -> int:
-    now = app.ctx.clock.now()
-    async with app.sessions() as s:
-        by = (
-            await s.exec(
-                select(Outbox.channel, Outbox.status, func.count()).group_by(
-                    Outbox.channel, Outbox.status
-                )
-            )
-        ).all()
-        due = (
-            await s.exec(
-                select(func.count(), func.min(Outbox.created_at)).where(
-                    Outbox.status == OutboxStatus.QUEUED, col(Outbox.next_attempt_at) <= now
-                )
-            )
-        ).one()
-        leased = (
-            await s.exec(
-                select(func.count()).where(
-                    Outbox.status == OutboxStatus.QUEUED,
-                    col(Outbox.next_attempt_at) > now,
-                    col(Outbox.attempts) > 0,
-                )
-            )
-        ).one()
-        errors = (
-            await s.exec(
-                select(Outbox.last_error, func.count())
-                .where(Outbox.status == OutboxStatus.FAILED)
-                .group_by(Outbox.last_error)
-                .order_by(func.count().desc())
-                .limit(5)
-            )
-        ).all()
-        fires = dict((await s.exec(select(Fire.status, func.count()).group_by(Fire.status))).all())
-        next_fire = (
-            await s.exec(select(func.min(Fire.fire_at)).where(Fire.status == FireStatus.PENDING))
-        ).one()
-    table: dict[str, Counter[str]] = {}
-    for channel, status, n in by:
-        table.setdefault(channel, Counter())[status] = int(n)
-    statuses = [s.value for s in OutboxStatus]
-    rows = [["CHANNEL", *(s.upper() for s in statuses)]]
-    rows += [[ch, *(str(c[s]) for s in statuses)] for ch, c in sorted(table.items())]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        out("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    if not table:
-        out("(the outbox is empty)")
-    count, oldest = due
-    line = f"due now: {count}"
-    if oldest is not None:
-        line += f" (oldest queued {(now - oldest).total_seconds() / 60:.0f} min ago)"
-    out(f"{line}; in flight (leased): {leased}")
-    for error, n in errors:
-        out(f"failed {n}×: {error or '(no error text)'}")
-    fire_line = ", ".join(f"{s.value} {fires.get(s.value, 0)}" for s in FireStatus)
-    if next_fire is not None:
-        fire_line += f"; next pending at {next_fire.astimezone(VN_TZ):%d/%m/%Y %H:%M}"
-    out(f"fires: {fire_line}")
-    return 0
