@@ -23,7 +23,7 @@ from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
 from bot.handlers.upload_page import sweep_orphans
-from bot.scheduler import ReminderScheduler
+from bot.outbox.scheduler import ReminderScheduler
 from bot.settings import Settings, SettingsError
 from bot.web import Desk
 from bot.web_server import HealthRoutes, build_web_app

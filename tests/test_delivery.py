@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.delivery import DeliveryConfig, OutboxDelivery
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.telegram import TelegramChannel
-from bot.pacing import ChatPacer
+from bot.outbox.delivery import DeliveryConfig, OutboxDelivery
+from bot.outbox.pacing import ChatPacer
 from bot.settings import Settings
 from ocop_core.clock import ShiftedClock
 from ocop_core.models import Account, AccountStatus, Outbox, OutboxStatus

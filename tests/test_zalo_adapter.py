@@ -13,14 +13,14 @@ from aiohttp import web
 from PIL import Image
 from pydantic import SecretStr
 
-from bot.delivery import DeliveryChannel, OutboxDelivery, Outcome
 from bot.flows import build_flows
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Choice, FileOut, Reply, UploadSlot
 from bot.handlers.links import LinkError, LinkSigner, link_secret
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo import CAPS, BadUpdate, ZaloChannel, parse_update, split_message
-from bot.scheduler import delivery_channels
+from bot.outbox.delivery import DeliveryChannel, OutboxDelivery, Outcome
+from bot.outbox.scheduler import delivery_channels
 from bot.settings import Settings
 from ocop_core.clock import VN_TZ, FixedClock
 from ocop_core.db import make_engine, session_factory, transaction

@@ -20,8 +20,8 @@ from sqlmodel import select
 from bot.app import App
 from bot.cli.common import Print, on_app
 from bot.cli.instants import parse_instant
-from bot.delivery import DeliveryConfig, OutboxDelivery
-from bot.scheduler import delivery_channels
+from bot.outbox.delivery import DeliveryConfig, OutboxDelivery
+from bot.outbox.scheduler import delivery_channels
 from ocop_core.clock import VN_TZ, ShiftedClock
 from ocop_core.db import transaction
 from ocop_core.models import Outbox, OutboxStatus

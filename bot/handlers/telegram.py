@@ -43,14 +43,14 @@ from telegram.error import (
 from telegram.ext import Application
 
 from bot import metrics
-from bot.delivery import DeliveryResult, Outcome
 from bot.flows.commands import MENU_COMMANDS
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
 from bot.handlers import reply_codec
 from bot.handlers.rendering import screen, split_text
 from bot.inbox import Inbox, Item, NewItem
-from bot.pacing import ChatPacer
+from bot.outbox.delivery import DeliveryResult, Outcome
+from bot.outbox.pacing import ChatPacer
 from bot.settings import Settings
 from bot.web_server import read_limited
 from ocop_core.i18n import N_, normalise_locale, translate
@@ -450,7 +450,8 @@ class TelegramChannel:
         return None
 
     async def deliver(self, chat_id: str, payload: dict[str, Any]) -> DeliveryResult:
-        """Outbox delivery (bot/delivery.py): one attempt, outcome reported, never retried here.
+        """Outbox delivery (bot/outbox/delivery.py): one attempt, outcome reported, never retried
+        here.
 
         The outbox took this chat's pacing slot for the first piece; a long text's further
         pieces wait for the same pacer as replies do.

@@ -31,7 +31,6 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import metrics
-from bot.delivery import DeliveryResult, Outcome
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Capabilities, FileIn, FileOut, Incoming, Kind, Reply
 from bot.handlers import reply_codec
@@ -47,7 +46,8 @@ from bot.handlers.rendering import screen, split_text
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
 from bot.inbox import Inbox, Item, NewItem
-from bot.pacing import ChatPacer
+from bot.outbox.delivery import DeliveryResult, Outcome
+from bot.outbox.pacing import ChatPacer
 from bot.settings import Settings
 from bot.web_server import read_limited
 from ocop_core.db import transaction
@@ -206,7 +206,7 @@ class ZaloChannel:
             if sessions is not None
             else None
         )
-        # Shared by replies and the outbox (bot/delivery.py), so bulk never crowds out replies.
+        # Shared by replies and the outbox (bot/outbox/delivery.py): bulk never crowds out replies.
         self.pacer = ChatPacer(
             per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=settings.zalo_global_rate
         )
@@ -541,9 +541,9 @@ class ZaloChannel:
         return False
 
     async def deliver(self, chat_id: str, payload: dict[str, Any]) -> DeliveryResult:
-        """Outbox delivery (bot/delivery.py): one attempt, the outcome reported, no retries here.
-        The outbox took this chat's pacing slot for the first piece; further pieces of a long
-        text wait for the same pacer as replies do."""
+        """Outbox delivery (bot/outbox/delivery.py): one attempt, the outcome reported, no retries
+        here. The outbox took this chat's pacing slot for the first piece; further pieces of a
+        long text wait for the same pacer as replies do."""
         pieces = split_message(str(payload.get("text") or ""))
         if not pieces:
             return DeliveryResult(Outcome.REJECTED, error="empty message")
