@@ -185,7 +185,7 @@ async def serve(settings: Settings) -> None:
             zalo.set_local_url(f"http://{settings.web_host}:{port}")
         for channel in channels:
             await channel.start()
-        reminders = ReminderScheduler(app, channels)
+        reminders = ReminderScheduler(app, [channel.sender for channel in channels])
         await reminders.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

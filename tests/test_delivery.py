@@ -101,7 +101,8 @@ async def _rows(core: Core) -> list[Outbox]:
 def _engine(
     core: Core, telegram: TelegramChannel, clock: JumpClock, **config: object
 ) -> OutboxDelivery:
-    return OutboxDelivery(core.sessions, clock, {"telegram": telegram}, DeliveryConfig(**config))  # type: ignore[arg-type]
+    senders = {"telegram": telegram.sender}  # the channel receives; its sender delivers
+    return OutboxDelivery(core.sessions, clock, senders, DeliveryConfig(**config))  # type: ignore[arg-type]
 
 
 async def test_each_person_gets_their_message_once_within_limits(

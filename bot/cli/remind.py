@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -33,6 +33,10 @@ from ocop_core.reminders import (
     dispatch_due,
     dispatch_in,
 )
+
+if TYPE_CHECKING:  # imported when configured: a run without Telegram never loads its library
+    from bot.handlers.telegram_send import TelegramSender
+    from bot.handlers.zalo_send import ZaloSender
 
 __all__ = ["add_parsers", "remind"]
 
@@ -89,9 +93,9 @@ async def remind(app: App, at: datetime, *, dry_run: bool, out: Print = print) -
         computed = await compute_fires(s, ctx, wait_for_lock=True)
     dispatched = await dispatch_due(app.sessions, ctx, quiet=quiet)
     out(_counts(computed, dispatched))
-    channels = await _open_channels(app)
+    senders = await _open_senders(app)
     try:
-        if not channels:
+        if not senders:
             out(
                 f"{dispatched.queued} message(s) queued. No chat channel is configured here: "
                 "`ocop-bot run` delivers them."
@@ -102,23 +106,16 @@ async def remind(app: App, at: datetime, *, dry_run: bool, out: Print = print) -
         delivery = OutboxDelivery(
             app.sessions,
             clock,
-            delivery_channels(channels),
+            delivery_channels(senders),
             DeliveryConfig(lease=app.settings.outbox_lease_seconds, quiet=quiet),
         )
         stats = await delivery.drain()
         out(f"delivered: {stats}")
-        await _say_what_is_left(app, {c.name for c in channels}, out)
+        await _say_what_is_left(app, {sender.name for sender in senders}, out)
     finally:
-        for channel in channels:
-            await _close_channel(channel)
+        for sender in senders:
+            await sender.close()
     return 0
-
-
-async def _close_channel(channel: Any) -> None:
-    if getattr(channel, "name", "") == "zalo":
-        await channel.client.close()
-    else:
-        await channel.app.shutdown()
 
 
 async def _say_what_is_left(app: App, delivered: set[str], out: Print) -> None:
@@ -139,32 +136,23 @@ async def _say_what_is_left(app: App, delivered: set[str], out: Print) -> None:
             )
 
 
-async def _open_channels(app: App) -> list[Any]:
-    """The configured channels, able to send but not receiving (a running bot polls)."""
-    channels: list[Any] = []
+async def _open_senders(app: App) -> list[TelegramSender | ZaloSender]:
+    """The configured channels' senders: they deliver, nothing receives (a running bot polls)."""
+    senders: list[TelegramSender | ZaloSender] = []
     if app.settings.telegram_token:
-        from bot.flows import build_flows
-        from bot.flows.router import Conversations
-        from bot.handlers.telegram import TelegramChannel
+        from bot.handlers.telegram_send import TelegramSender
 
-        telegram = TelegramChannel(
-            app.settings, Conversations(app.sessions, app.ctx, build_flows())
-        )
-        await telegram.app.initialize()
-        channels.append(telegram)
+        telegram = TelegramSender(app.settings)
+        await telegram.start()
+        senders.append(telegram)
     if app.settings.zalo_bot_token:
-        from bot.flows import build_flows
-        from bot.flows.router import Conversations
         from bot.handlers.links import LinkSigner, link_secret
-        from bot.handlers.zalo import ZaloChannel
+        from bot.handlers.zalo_send import ZaloSender
 
         signer = LinkSigner(link_secret(app.settings), app.settings.public_url or "")
-        channels.append(
-            ZaloChannel(
-                app.settings,
-                Conversations(app.sessions, app.ctx, build_flows()),
-                data_dir=app.ctx.data_dir,
-                signer=signer,
+        senders.append(
+            ZaloSender(
+                app.settings, data_dir=app.ctx.data_dir, signer=signer, sessions=app.sessions
             )
         )
-    return channels
+    return senders

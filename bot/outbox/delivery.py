@@ -1,6 +1,7 @@
 """Outbox delivery: drain due rows by priority through each channel, within its limits.
 
-The channel interface (Telegram implements it in ``bot/handlers/telegram.py``; Zalo does the same)::
+The channel interface (the senders implement it: ``bot/handlers/telegram_send.py``,
+``bot/handlers/zalo_send.py``)::
 
     class DeliveryChannel(Protocol):
         name: str            # the Outbox.channel value it serves: "telegram", "zalo"

@@ -30,7 +30,8 @@ log = logging.getLogger("ocop.scheduler")
 
 
 def delivery_channels(channels: Iterable[Any]) -> dict[str, DeliveryChannel]:
-    """The running channels that can deliver outbox rows, by their Outbox.channel name."""
+    """The senders that can deliver outbox rows (each channel's, or ``remind``'s own), by their
+    Outbox.channel name."""
     found: dict[str, DeliveryChannel] = {}
     for ch in channels:
         if isinstance(ch, DeliveryChannel) and isinstance(ch.pacer, ChatPacer):
