@@ -23,7 +23,7 @@ from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.terminal import chat
 from bot.handlers.upload_page import sweep_orphans
-from bot.scheduler import ReminderScheduler
+from bot.outbox.scheduler import ReminderScheduler
 from bot.settings import Settings, SettingsError
 from bot.web import Desk
 from bot.web_server import HealthRoutes, build_web_app
@@ -185,7 +185,7 @@ async def serve(settings: Settings) -> None:
             zalo.set_local_url(f"http://{settings.web_host}:{port}")
         for channel in channels:
             await channel.start()
-        reminders = ReminderScheduler(app, channels)
+        reminders = ReminderScheduler(app, [channel.sender for channel in channels])
         await reminders.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

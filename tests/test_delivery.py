@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot.delivery import DeliveryConfig, OutboxDelivery
 from bot.flows import build_flows
 from bot.flows.router import Conversations
 from bot.handlers.telegram import TelegramChannel
-from bot.pacing import ChatPacer
+from bot.outbox.delivery import DeliveryConfig, OutboxDelivery
+from bot.outbox.pacing import ChatPacer
 from bot.settings import Settings
 from ocop_core.clock import ShiftedClock
 from ocop_core.models import Account, AccountStatus, Outbox, OutboxStatus
@@ -101,7 +101,8 @@ async def _rows(core: Core) -> list[Outbox]:
 def _engine(
     core: Core, telegram: TelegramChannel, clock: JumpClock, **config: object
 ) -> OutboxDelivery:
-    return OutboxDelivery(core.sessions, clock, {"telegram": telegram}, DeliveryConfig(**config))  # type: ignore[arg-type]
+    senders = {"telegram": telegram.sender}  # the channel receives; its sender delivers
+    return OutboxDelivery(core.sessions, clock, senders, DeliveryConfig(**config))  # type: ignore[arg-type]
 
 
 async def test_each_person_gets_their_message_once_within_limits(

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from bot import cli_doctor, doctor
+from bot import doctor
 from bot.app import build_web_app, open_app
+from bot.cli import doctor as cli_doctor
 from bot.settings import Settings
 from bot.web_server import HealthRoutes
 from tests.fakes.telegram_api import FakeTelegramServer

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli_documents import print_documents
+from bot.cli.documents import print_documents
 from ocop_core.clock import VN_TZ, FixedClock
 from ocop_core.db import make_engine, session_factory
 from ocop_core.plans import PlanRegistry

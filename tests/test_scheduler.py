@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App
-from bot.delivery import DeliveryResult, Outcome
-from bot.pacing import ChatPacer
-from bot.scheduler import ReminderScheduler, delivery_channels
+from bot.outbox.delivery import DeliveryResult, Outcome
+from bot.outbox.pacing import ChatPacer
+from bot.outbox.scheduler import ReminderScheduler, delivery_channels
 from bot.settings import Settings
 from ocop_core.lifecycle import Stage
 from ocop_core.models import Role

@@ -13,14 +13,15 @@ from aiohttp import web
 from PIL import Image
 from pydantic import SecretStr
 
-from bot.delivery import DeliveryChannel, OutboxDelivery, Outcome
 from bot.flows import build_flows
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Choice, FileOut, Reply, UploadSlot
 from bot.handlers.links import LinkError, LinkSigner, link_secret
 from bot.handlers.upload_page import LinkRoutes
-from bot.handlers.zalo import CAPS, BadUpdate, ZaloChannel, parse_update, split_message
-from bot.scheduler import delivery_channels
+from bot.handlers.zalo import CAPS, BadUpdate, ZaloChannel, parse_update
+from bot.handlers.zalo_send import split_message
+from bot.outbox.delivery import DeliveryChannel, OutboxDelivery, Outcome
+from bot.outbox.scheduler import delivery_channels
 from bot.settings import Settings
 from ocop_core.clock import VN_TZ, FixedClock
 from ocop_core.db import make_engine, session_factory, transaction
@@ -305,7 +306,8 @@ async def test_rendering_choices_links_files_and_photos(
 
 
 async def test_deliver_reports_outcomes(channel: tuple[ZaloChannel, FakeZaloServer]) -> None:
-    zalo, fake = channel
+    receiving, fake = channel
+    zalo = receiving.sender  # the channel receives; its sender delivers
     lan = fake.person("Lan")
     assert isinstance(zalo, DeliveryChannel) and delivery_channels([zalo]) == {"zalo": zalo}
     assert (await zalo.deliver(lan.id, {"text": "Nhắc hạn nộp hồ sơ"})).outcome == Outcome.SENT
@@ -340,7 +342,7 @@ async def test_outbox_rows_reach_a_zalo_person(
             await outbox.enqueue(
                 s, account, {"text": "Hồ sơ cần bổ sung"}, key="n:1", now=clock.now()
             )
-        stats = await OutboxDelivery(sessions, clock, {"zalo": zalo}).drain(timeout=30)
+        stats = await OutboxDelivery(sessions, clock, {"zalo": zalo.sender}).drain(timeout=30)
         assert stats.sent == 1 and lan.last_text() == "Hồ sơ cần bổ sung"
     finally:
         await engine.dispose()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import html
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -21,36 +20,16 @@ from typing import Any
 
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
-from telegram import (
-    BotCommand,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    Message,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-    Update,
-)
-from telegram.constants import ChatType, ParseMode
-from telegram.error import (
-    BadRequest,
-    Forbidden,
-    NetworkError,
-    RetryAfter,
-    TelegramError,
-    TimedOut,
-)
-from telegram.ext import Application
+from telegram import BotCommand, Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest, RetryAfter
 
-from bot import metrics
-from bot.delivery import DeliveryResult, Outcome
 from bot.flows.commands import MENU_COMMANDS
 from bot.flows.router import Conversations, Result
 from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
 from bot.handlers import reply_codec
-from bot.handlers.rendering import screen, split_text
+from bot.handlers.telegram_send import MAX_TEXT, TelegramSender, retry_seconds
 from bot.inbox import Inbox, Item, NewItem
-from bot.pacing import ChatPacer
 from bot.settings import Settings
 from bot.web_server import read_limited
 from ocop_core.i18n import N_, normalise_locale, translate
@@ -58,10 +37,9 @@ from ocop_core.i18n import N_, normalise_locale, translate
 log = logging.getLogger("ocop.telegram")
 
 CAPS = Capabilities(
-    buttons=True, max_text=4096, receive_pdf=True, send_files=True, contact_button=True
+    buttons=True, max_text=MAX_TEXT, receive_pdf=True, send_files=True, contact_button=True
 )
 MAX_DOWNLOAD = 20 * 1024 * 1024  # Bot API getFile limit
-CAPTION_LIMIT = 1024
 WEBHOOK_PATH = "/telegram/webhook"
 MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kB; anything near this is not Telegram
 POLL_TIMEOUT = 20
@@ -72,7 +50,7 @@ _BATCH: ContextVar[list[Item] | None] = ContextVar("telegram_batch", default=Non
 
 
 class TelegramChannel:
-    name = "telegram"  # the Outbox.channel value this channel delivers
+    name = "telegram"  # the channel of its inbox rows and of the accounts it serves
 
     def __init__(
         self,
@@ -84,18 +62,10 @@ class TelegramChannel:
         assert settings.telegram_token is not None
         self.settings = settings
         self.conversations = conversations
-        self.on_blocked = on_blocked
         self.webhook = bool(settings.public_url)
         self.secret = settings.telegram_secret()
-        self.app = (
-            Application.builder()
-            .token(settings.telegram_token.get_secret_value())
-            .base_url(settings.telegram_api_url)
-            .base_file_url(settings.telegram_file_url)
-            .updater(None)  # we poll ourselves: an offset is confirmed only once stored
-            .build()
-        )
-        self.pacer = ChatPacer(global_rate=settings.telegram_global_rate)
+        self.sender = TelegramSender(settings, on_blocked=on_blocked)
+        self.app = self.sender.app  # its Bot also polls, answers buttons and downloads files
         self.inbox = Inbox(
             conversations.sessions,
             self.name,
@@ -150,7 +120,7 @@ class TelegramChannel:
             except asyncio.CancelledError:
                 raise
             except RetryAfter as exc:
-                await asyncio.sleep(_seconds(exc.retry_after))
+                await asyncio.sleep(retry_seconds(exc.retry_after))
             except Exception as exc:  # network, Telegram or database trouble: try again
                 log.warning(
                     "telegram polling failed (%s); retrying in %.0fs", type(exc).__name__, delay
@@ -368,123 +338,13 @@ class TelegramChannel:
             if batch is not None:
                 self.inbox.mark_sent(batch, n)
 
-    # -- outgoing -----------------------------------------------------------------------------
+    # -- outgoing: the sender (bot/handlers/telegram_send.py) ---------------------------------
 
     async def send_reply(self, chat_id: int, reply: Reply, locale: str | None = None) -> None:
-        locale = normalise_locale(locale or _locale_of(reply))
-        markup: Any = None
-        # The share-phone keyboard goes once the number came (tapped or typed).
-        remove = not reply.request_contact and self._contact_pending.pop(chat_id, False)
-        if reply.request_contact:
-            label = translate(N_("onboarding.phone.share"), locale)
-            markup = ReplyKeyboardMarkup(
-                [[KeyboardButton(label, request_contact=True)]],
-                one_time_keyboard=True,
-                resize_keyboard=True,
-            )
-        elif reply.choices:
-            markup = _keyboard(reply)
-        elif remove:
-            markup = ReplyKeyboardRemove()
-        if reply.request_contact:
-            self._contact_pending[chat_id] = True
-        pieces = split_text(screen(reply, locale, buttons=True), CAPS.max_text)
-        for n, piece in enumerate(pieces):
-            last = n == len(pieces) - 1
-            if last and remove and reply.choices:
-                await self._send_with_buttons_after_removal(chat_id, piece, markup)
-            else:
-                await self._send_text(chat_id, piece, markup if last else None)
-        for f in reply.files:
-            caption = f.caption if len(f.caption) <= CAPTION_LIMIT else f.caption[:1020] + "…"
-            await self._call(
-                chat_id,
-                lambda f=f, caption=caption: self.app.bot.send_document(
-                    chat_id,
-                    document=f.path.read_bytes(),
-                    filename=f.filename,
-                    caption=html.escape(caption),
-                    parse_mode=ParseMode.HTML,
-                ),
-            )
-
-    _contact_pending: dict[int, bool] = {}  # noqa: RUF012 (per process, reset on restart)
-
-    async def _send_with_buttons_after_removal(self, chat_id: int, text: str, markup: Any) -> None:
-        """A message cannot both remove the reply keyboard and carry inline buttons: what was
-        said goes first, removing the keyboard; the question after it carries the buttons."""
-        said, _, question = text.rpartition("\n\n")
-        if not said:
-            said, question = text, "👇"
-        await self._send_text(chat_id, said, ReplyKeyboardRemove())
-        await self._send_text(chat_id, question, markup)
+        await self.sender.send_reply(chat_id, reply, locale)
 
     async def _send_text(self, chat_id: int, text: str, markup: Any = None) -> Any:
-        return await self._call(
-            chat_id,
-            lambda: self.app.bot.send_message(
-                chat_id,
-                html.escape(text, quote=False),
-                parse_mode=ParseMode.HTML,
-                reply_markup=markup,
-            ),
-        )
-
-    async def _call(self, chat_id: int, send: Callable[[], Awaitable[Any]]) -> Any:
-        """Send with pacing; retry network errors and 5xx; honour 429 for this chat only."""
-        for attempt in range(5):
-            await self.pacer.wait(chat_id)
-            try:
-                return await send()
-            except RetryAfter as exc:
-                metrics.RATE_LIMITED.labels(self.name).inc()
-                self.pacer.backoff(chat_id, _seconds(exc.retry_after))
-            except Forbidden:
-                log.info("a telegram user blocked the bot; marking the account stopped")
-                if self.on_blocked is not None:
-                    await self.on_blocked(str(chat_id))
-                return None
-            except (TimedOut, NetworkError):
-                await asyncio.sleep(min(2**attempt * 0.5, 8))
-        log.warning("giving up sending to a telegram chat after retries")
-        return None
-
-    async def deliver(self, chat_id: str, payload: dict[str, Any]) -> DeliveryResult:
-        """Outbox delivery (bot/delivery.py): one attempt, outcome reported, never retried here.
-
-        The outbox took this chat's pacing slot for the first piece; a long text's further
-        pieces wait for the same pacer as replies do.
-        """
-        text = str(payload.get("text") or "").strip()
-        try:
-            chat = int(chat_id)
-        except ValueError:
-            return DeliveryResult(Outcome.GONE, error=f"not a telegram chat id: {chat_id[:20]!r}")
-        if not text:
-            return DeliveryResult(Outcome.REJECTED, error="empty message")
-        for n, piece in enumerate(split_text(text, CAPS.max_text)):
-            if n:
-                await self.pacer.wait(chat)
-            try:
-                await self.app.bot.send_message(
-                    chat, html.escape(piece, quote=False), parse_mode=ParseMode.HTML
-                )
-            except RetryAfter as exc:
-                delay = exc.retry_after
-                seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else delay
-                return DeliveryResult(Outcome.RETRY_AFTER, retry_after=float(seconds))
-            except Forbidden as exc:
-                return DeliveryResult(Outcome.BLOCKED, error=exc.message)
-            except BadRequest as exc:
-                gone = "chat not found" in exc.message.lower()
-                return DeliveryResult(Outcome.GONE if gone else Outcome.REJECTED, error=exc.message)
-            except TelegramError as exc:  # network, timeout, 5xx, bad token: try again later
-                return DeliveryResult(Outcome.TRANSIENT, error=f"{type(exc).__name__}: {exc}")
-        return DeliveryResult(Outcome.SENT)
-
-
-def _seconds(delay: Any) -> float:
-    return float(delay.total_seconds() if hasattr(delay, "total_seconds") else delay)
+        return await self.sender.send_text(chat_id, text, markup)
 
 
 def _new_item(update: Update) -> NewItem:
@@ -502,18 +362,3 @@ def _new_item(update: Update) -> NewItem:
         payload=json.loads(update.to_json()),
         group_key=str(group) if group else None,
     )
-
-
-def _locale_of(reply: Reply) -> str:
-    return "en" if reply.text.isascii() else "vi"
-
-
-def _keyboard(reply: Reply) -> InlineKeyboardMarkup:
-    """Buttons carry "<token>:<n>": short, opaque, and meaningless outside this prompt."""
-    buttons = [
-        InlineKeyboardButton(choice.label[:64], callback_data=f"{reply.token}:{n}")
-        for n, choice in enumerate(reply.choices)
-    ]
-    columns = max(1, reply.columns)
-    rows = [buttons[i : i + columns] for i in range(0, len(buttons), columns)]
-    return InlineKeyboardMarkup(rows)

@@ -16,10 +16,9 @@ import hashlib
 import hmac
 import json
 import logging
-import shutil
 import time
 import unicodedata
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -30,30 +29,18 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import metrics
-from bot.delivery import DeliveryResult, Outcome
 from bot.flows.router import Conversations, Result
-from bot.flows.types import Capabilities, FileIn, FileOut, Incoming, Kind, Reply
+from bot.flows.types import Capabilities, FileIn, Incoming, Kind, Reply
 from bot.handlers import reply_codec
-from bot.handlers.links import (
-    DOWNLOAD_TTL,
-    UPLOAD_TTL,
-    LinkSigner,
-    link_secret,
-    register_file,
-    servable_relative,
-)
-from bot.handlers.rendering import screen, split_text
+from bot.handlers.links import LinkSigner, link_secret
 from bot.handlers.upload_page import LinkRoutes
 from bot.handlers.zalo_client import MAX_TEXT, ZaloClient, ZaloError
+from bot.handlers.zalo_send import ZaloSender
 from bot.inbox import Inbox, Item, NewItem
-from bot.pacing import ChatPacer
 from bot.settings import Settings
 from bot.web_server import read_limited
-from ocop_core.db import transaction
-from ocop_core.i18n import N_, normalise_locale, translate
+from ocop_core.i18n import N_, translate
 from ocop_core.media import DEFAULT_MAX_BYTES, sniff
-from ocop_core.models import Account
 from ocop_core.services.context import CoreContext
 
 log = logging.getLogger("ocop.zalo")
@@ -73,10 +60,6 @@ MAX_PENDING = 10  # per chat; more waiting messages than this are a flood
 
 # The inbox rows being processed in this task (their done-marking joins the step's transaction).
 _BATCH: ContextVar[list[Item] | None] = ContextVar("zalo_batch", default=None)
-# Zalo publishes no rate limits; these are modest, and a 429 backs off that chat alone.
-PER_CHAT_RATE, PER_CHAT_BURST = 5.0, 10
-SEND_ATTEMPTS = 5
-RETRY_AFTER_429 = 5.0  # seconds a chat waits after "Quota exceeded" in the outbox
 KNOWN_EVENTS = frozenset(
     {
         "message.text.received",
@@ -145,27 +128,8 @@ def parse_update(body: Any) -> ZaloUpdate | None:
     )
 
 
-def split_message(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Pieces Zalo accepts: NFC (precomposed Vietnamese), non-empty, at most ``limit`` characters
-    even if Zalo counts UTF-16 units (an emoji outside the BMP counts twice)."""
-    text = unicodedata.normalize("NFC", text).strip()
-    if not text:
-        return []
-    pieces: list[str] = []
-    for piece in split_text(text, limit):
-        if _utf16(piece) > limit:
-            pieces += split_text(piece, limit // 2)
-        else:
-            pieces.append(piece)
-    return [p for p in (x.strip() for x in pieces) if p]
-
-
-def _utf16(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 class ZaloChannel:
-    name = "zalo"  # the Outbox.channel value this channel delivers
+    name = "zalo"  # the channel of its inbox rows and of the accounts it serves
 
     def __init__(
         self,
@@ -181,9 +145,14 @@ class ZaloChannel:
         self.conversations = conversations
         self.data_dir = data_dir
         self.signer = signer
-        self.client = client or ZaloClient(
-            settings.zalo_bot_token.get_secret_value(), settings.zalo_api_url
+        self.sender = ZaloSender(
+            settings,
+            data_dir=data_dir,
+            signer=signer,
+            sessions=getattr(conversations, "sessions", None),
+            client=client,
         )
+        self.client = self.sender.client  # also polls, sets the webhook and says "typing…"
         self.webhook = bool(settings.public_url)
         self.secret = (
             settings.zalo_webhook_secret.get_secret_value()
@@ -205,10 +174,6 @@ class ZaloChannel:
             )
             if sessions is not None
             else None
-        )
-        # Shared by replies and the outbox (bot/delivery.py), so bulk never crowds out replies.
-        self.pacer = ChatPacer(
-            per_chat=PER_CHAT_RATE, burst=PER_CHAT_BURST, global_rate=settings.zalo_global_rate
         )
         self._locales: dict[str, str] = {}  # chat → the person's last language, for notices
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -453,147 +418,13 @@ class ZaloChannel:
         name = f"zalo-{update.message_id[:24]}.{found.fmt}"
         return FileIn(data=bytes(data), filename=name, mime=found.mime), None
 
-    # -- outgoing -----------------------------------------------------------------------------
+    # -- outgoing: the sender (bot/handlers/zalo_send.py) -------------------------------------
 
     async def send_reply(self, chat_id: str, reply: Reply, result: Result | None = None) -> None:
-        locale = normalise_locale(result.locale if result else None)
-        parts = [screen(reply, locale, buttons=False)]
-        if reply.upload is not None and result is not None and result.account_id is not None:
-            url = self.signer.upload_url(
-                result.account_id, reply.upload.dossier_id, reply.upload.requirement, locale
-            )
-            parts.append(
-                translate(
-                    N_("zalo.upload_link"),
-                    locale,
-                    name=reply.upload.label,
-                    hours=UPLOAD_TTL // 3600,
-                    url=url,
-                )
-            )
-        photos: list[tuple[str, str]] = []
-        for f in reply.files:
-            url = await self._file_url(f, result.account_id if result else None)
-            if url is None:
-                continue
-            if f.mime.startswith("image/") and self.settings.public_url:
-                photos.append((url, f.caption))  # Zalo fetches the image from our server
-            else:
-                parts.append(
-                    translate(
-                        N_("zalo.file_link"),
-                        locale,
-                        name=f.filename,
-                        hours=DOWNLOAD_TTL // 3600,
-                        url=url,
-                    )
-                )
-        for piece in split_message("\n\n".join(p for p in parts if p)):
-            await self.send_text(chat_id, piece)
-        for url, caption in photos:
-            captions = split_message(caption)
-            await self._send(
-                lambda url=url, c=captions: self.client.send_photo(chat_id, url, c[0] if c else ""),
-                chat_id,
-            )
-
-    async def _file_url(self, f: FileOut, account_id: int | None) -> str | None:
-        """A signed link naming the registered file (copied to the exports folder if it is
-        outside the servable folders) and the person it is for."""
-        sessions = getattr(self.conversations, "sessions", None)
-        if account_id is None or sessions is None:
-            return None
-        path = await asyncio.to_thread(_servable_copy, self.data_dir, f.path)
-        if path is None:
-            return None
-        async with transaction(sessions) as s:
-            file_id = await register_file(s, self.data_dir, account_id, path, f.filename, f.mime)
-        if file_id is None:
-            return None
-        return self.signer.download_url(file_id, account_id, f.filename)
+        await self.sender.send_reply(chat_id, reply, result)
 
     async def send_text(self, chat_id: str, text: str) -> bool:
-        ok = True
-        for piece in split_message(text):
-            ok = await self._send(lambda p=piece: self.client.send_message(chat_id, p), chat_id)
-        return ok
-
-    async def _send(self, call: Callable[[], Awaitable[Any]], chat_id: str) -> bool:
-        """Send with pacing; quota (429), server and network trouble are retried with doubling
-        pauses (Zalo gives no retry-after); a 429 holds back this chat only."""
-        delay = 0.5
-        for attempt in range(SEND_ATTEMPTS):
-            await self.pacer.wait(chat_id)
-            try:
-                await call()
-                return True
-            except ZaloError as exc:
-                if not exc.transient or attempt == SEND_ATTEMPTS - 1:
-                    log.warning("giving up a zalo send: %s %s", exc.code, exc.description)
-                    return False
-                log.info("zalo %s failed (%s); retrying in %.1fs", exc.method, exc.code, delay)
-                if exc.code == 429:
-                    metrics.RATE_LIMITED.labels(self.name).inc()
-                    self.pacer.backoff(chat_id, delay)
-                else:
-                    await asyncio.sleep(delay)
-            delay = min(delay * 2, 8.0)
-        return False
-
-    async def deliver(self, chat_id: str, payload: dict[str, Any]) -> DeliveryResult:
-        """Outbox delivery (bot/delivery.py): one attempt, the outcome reported, no retries here.
-        The outbox took this chat's pacing slot for the first piece; further pieces of a long
-        text wait for the same pacer as replies do."""
-        pieces = split_message(str(payload.get("text") or ""))
-        if not pieces:
-            return DeliveryResult(Outcome.REJECTED, error="empty message")
-        for n, piece in enumerate(pieces):
-            if n:
-                await self.pacer.wait(chat_id)
-            try:
-                await self.client.send_message(chat_id, piece)
-            except ZaloError as exc:
-                return _outcome(exc)
-        return DeliveryResult(Outcome.SENT)
-
-    async def notify(self, account: Account, text: str) -> None:
-        """A message to this person outside a reply (e.g. "your upload arrived")."""
-        if account.channel == "zalo":
-            await self.send_text(account.chat_id, text)
-
-
-def _servable_copy(data_dir: Path, path: Path) -> Path | None:
-    """The file itself when it lies in a servable folder; a copy in the exports folder when it
-    lies outside the data directory; None for anything else of the data directory (the
-    database, the link key…), which is never offered."""
-    root = data_dir.resolve()
-    path = path.resolve()
-    if path.is_relative_to(root):
-        if servable_relative(root, path) is None:
-            log.warning("refused to offer a file of the data directory outside its media")
-            return None
-        return path
-    digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-    target = root / "exports" / f"{digest}-{path.name}"
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-    except OSError:
-        log.warning("a file to show could not be copied for a link")
-        return None
-    return target
-
-
-def _outcome(exc: ZaloError) -> DeliveryResult:
-    """A Bot API error as an outbox outcome. Zalo documents no "blocked" answer (its 403 is
-    described as an internal error), so nothing here stops an account."""
-    error = f"{exc.code} {exc.description}"[:300]
-    if exc.code == 429:
-        return DeliveryResult(Outcome.RETRY_AFTER, retry_after=RETRY_AFTER_429, error=error)
-    if exc.code == 400:
-        gone = any(w in exc.description.lower() for w in ("chat not found", "user not found"))
-        return DeliveryResult(Outcome.GONE if gone else Outcome.REJECTED, error=error)
-    return DeliveryResult(Outcome.TRANSIENT, error=error)  # network, 5xx, 401/403/404 setup
+        return await self.sender.send_text(chat_id, text)
 
 
 def _with_files_hint(replies: list[Reply], locale: str) -> list[Reply]:
@@ -622,7 +453,7 @@ def build_zalo(
         core,
         signer,
         tz=settings.tz,
-        notify=channel.notify,
+        notify=channel.sender.notify,
         max_uploads=settings.web_max_uploads,
     )
     links.add_routes(web_app)

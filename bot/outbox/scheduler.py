@@ -4,7 +4,8 @@ over durable tables, plus the outbox delivery loop. No job per reminder; nothing
 * compute fires — at start and every 10 minutes (on PostgreSQL one process at a time: the others
   skip, see ``ocop_core.reminders.locks``);
 * dispatch due fires into the outbox — every 30 seconds, in every process;
-* deliver the outbox — continuously (``bot.delivery.OutboxDelivery``), woken after a dispatch.
+* deliver the outbox — continuously (``bot.outbox.delivery.OutboxDelivery``), woken after a
+  dispatch.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import metrics
-from bot.delivery import DeliveryChannel, DeliveryConfig, OutboxDelivery
-from bot.pacing import ChatPacer
+from bot.outbox.delivery import DeliveryChannel, DeliveryConfig, OutboxDelivery
+from bot.outbox.pacing import ChatPacer
 from ocop_core.db import transaction
 from ocop_core.reminders import QuietHours, compute_fires, dispatch_due
 from ocop_core.services import personal_data
@@ -29,7 +30,8 @@ log = logging.getLogger("ocop.scheduler")
 
 
 def delivery_channels(channels: Iterable[Any]) -> dict[str, DeliveryChannel]:
-    """The running channels that can deliver outbox rows, by their Outbox.channel name."""
+    """The senders that can deliver outbox rows (each channel's, or ``remind``'s own), by their
+    Outbox.channel name."""
     found: dict[str, DeliveryChannel] = {}
     for ch in channels:
         if isinstance(ch, DeliveryChannel) and isinstance(ch.pacer, ChatPacer):

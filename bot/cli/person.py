@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.app import App
+from bot.cli.common import AppCommand, Print, on_app
 from ocop_core.db import transaction
 from ocop_core.models import Account
 from ocop_core.services import personal_data
-
-if TYPE_CHECKING:
-    from sqlmodel.ext.asyncio.session import AsyncSession
-
-    from bot.app import App
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -35,14 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         who.add_argument("--account", type=int, help="account number")
         if name == "erase":
             cmd.add_argument("--yes", action="store_true", help="really erase (cannot be undone)")
-
-
-def commands(args: argparse.Namespace) -> dict[tuple[str, str], Callable[[App], Awaitable[int]]]:
-    return {
-        ("person", "show"): lambda app: show(app, args),
-        ("person", "export"): lambda app: export(app, args),
-        ("person", "erase"): lambda app: erase(app, args),
-    }
+        cmd.set_defaults(func=on_app(COMMANDS[name]))
 
 
 async def _account(s: AsyncSession, args: argparse.Namespace) -> Account:
@@ -61,21 +50,21 @@ async def _account(s: AsyncSession, args: argparse.Namespace) -> Account:
     return found
 
 
-async def show(app: App, args: argparse.Namespace, out: Callable[[str], Any] = print) -> int:
+async def show(app: App, args: argparse.Namespace, out: Print = print) -> int:
     async with app.sessions() as s:
         data = await personal_data.collect(s, await _account(s, args))
     out(json.dumps(data, ensure_ascii=False, indent=2))
     return 0
 
 
-async def export(app: App, args: argparse.Namespace, out: Callable[[str], Any] = print) -> int:
+async def export(app: App, args: argparse.Namespace, out: Print = print) -> int:
     async with transaction(app.sessions) as s:
         path = await personal_data.export(s, app.ctx, await _account(s, args))
     out(f"Written: {path}")
     return 0
 
 
-async def erase(app: App, args: argparse.Namespace, out: Callable[[str], Any] = print) -> int:
+async def erase(app: App, args: argparse.Namespace, out: Print = print) -> int:
     if not args.yes:
         out("Nothing erased: add --yes to erase this person's data (cannot be undone).")
         return 1
@@ -89,3 +78,6 @@ async def erase(app: App, args: argparse.Namespace, out: Callable[[str], Any] = 
     if done.kept:
         out(f"Kept as programme records, without personal data: {', '.join(done.kept)}")
     return 0
+
+
+COMMANDS: dict[str, AppCommand] = {"show": show, "export": export, "erase": erase}

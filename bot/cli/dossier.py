@@ -1,15 +1,17 @@
-"""``ocop-bot dossier add|show``: paper dossiers brought to the commune, and one dossier in full
-(its round, the rules it follows, its next date and the history of its round moves)."""
+"""``ocop-bot dossier list|show|add``: the dossiers, one dossier in full (its round, the rules it
+follows, its next date and the history of its round moves), and paper dossiers brought to the
+commune."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import replace
 from datetime import date
-from typing import TYPE_CHECKING
 
-from bot import cli_documents
-from bot.remind import parse_instant
+from bot.app import App
+from bot.cli.common import on_app, print_rows
+from bot.cli.documents import print_documents
+from bot.cli.instants import parse_instant
 from ocop_core.authz import Actor
 from ocop_core.clock import FixedClock, local_today
 from ocop_core.db import transaction
@@ -21,9 +23,6 @@ from ocop_core.services import dossiers, rounds, status
 from ocop_core.services.dossiers import ProducerInput, RegistrationInput
 from ocop_core.services.rollover import round_label
 
-if TYPE_CHECKING:
-    from bot.app import App
-
 
 def _iso_day(text: str) -> date:
     try:
@@ -32,23 +31,52 @@ def _iso_day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def add_parsers(dossier: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    add = dossier.add_parser("add", help="register a dossier brought to the commune on paper")
-    add.add_argument("--commune", required=True, help="today's commune code, e.g. 03390")
-    add.add_argument("--product", required=True, help="product name")
-    add.add_argument("--criteria-set", required=True, type=int, help="criteria set 1–26")
-    add.add_argument("--producer-name", required=True)
-    add.add_argument("--phone", required=True, help="the producer's mobile, e.g. 0912345678")
-    add.add_argument(
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    dossier = sub.add_parser("dossier", help="dossiers").add_subparsers(
+        dest="dossier_cmd", required=True
+    )
+    list_ = dossier.add_parser("list", help="list dossiers")
+    list_.add_argument("--limit", type=int, default=50)
+    list_.set_defaults(func=on_app(list_all))
+    show_ = dossier.add_parser("show", help="show one dossier by its receipt code")
+    show_.add_argument("code")
+    show_.set_defaults(func=on_app(show))
+    add_ = dossier.add_parser("add", help="register a dossier brought to the commune on paper")
+    add_.add_argument("--commune", required=True, help="today's commune code, e.g. 03390")
+    add_.add_argument("--product", required=True, help="product name")
+    add_.add_argument("--criteria-set", required=True, type=int, help="criteria set 1–26")
+    add_.add_argument("--producer-name", required=True)
+    add_.add_argument("--phone", required=True, help="the producer's mobile, e.g. 0912345678")
+    add_.add_argument(
         "--kind", choices=[k.value for k in ProducerKind], default=ProducerKind.HOUSEHOLD.value
     )
-    add.add_argument("--filed-on", type=_iso_day, default=None, help="YYYY-MM-DD (default today)")
-    add.add_argument(
+    add_.add_argument("--filed-on", type=_iso_day, default=None, help="YYYY-MM-DD (default today)")
+    add_.add_argument(
         "--now",
         type=parse_instant,
         default=None,
         help="act as if it were this instant, e.g. 2026-12-01T09:00:00+07:00 (default: now)",
     )
+    add_.set_defaults(func=on_app(add))
+
+
+async def list_all(app: App, args: argparse.Namespace) -> int:
+    async with transaction(app.sessions) as s:
+        rows = await dossiers.list_dossiers(s, Actor.system(), limit=args.limit)
+    table = [["CODE", "STAGE", "COMMUNE", "DUE", "PRODUCT"]]
+    table += [
+        [
+            d.receipt_code,
+            d.stage,
+            d.commune_code,
+            d.next_due.strftime("%d/%m/%Y") if d.next_due else "-",
+            d.product_name,
+        ]
+        for d in rows
+    ]
+    print_rows(table)
+    print(f"{len(rows)} dossier(s)")
+    return 0
 
 
 def _day(d: date | None, locale: str) -> str:
@@ -111,5 +139,5 @@ async def show(app: App, args: argparse.Namespace) -> int:
             else f"{e.from_stage} → {e.to_stage}"
         )
         print(f"    {e.at:%Y-%m-%d %H:%M} {e.action}: {what} {e.note}".rstrip())
-    await cli_documents.print_documents(app.sessions, d.id or 0, app.settings.tz, locale)
+    await print_documents(app.sessions, d.id or 0, app.settings.tz, locale)
     return 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from bot.cli.common import print_rows
+from bot.settings import Settings
 from ocop_core import legacy_units
 from ocop_core.admin_units import current_communes, current_provinces
 from ocop_core.text import fold
@@ -21,16 +23,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     find.add_argument("name", help='a commune, district or province name, e.g. "tam duong"')
     find.add_argument("--province", default=None, help="today's province code, e.g. 12")
     find.add_argument("--limit", type=int, default=20)
+    find.set_defaults(func=run)  # a pure lookup: no database needed
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, settings: Settings) -> int:
     rows = [["code", "commune today", "province today", "old name (before 1/7/2025)"]]
     rows += _current(args.name, args.province)
     rows += _old(args.name, args.province, args.limit)
     if len(rows) == 1:
         print(f'No commune found for "{args.name}".')
         return 1
-    _print(rows)
+    print_rows(rows)
     return 0
 
 
@@ -61,9 +64,3 @@ def _old(name: str, province: str | None, limit: int) -> list[list[str]]:
             commune, prov = names.get(code, (code, hit.new_province_code))
             rows.append([code, commune, provinces.get(prov, prov), old])
     return rows
-
-
-def _print(rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -1,29 +1,39 @@
-"""``ocop-bot officer invite|invites|revoke``: the operator hands out and withdraws invite codes."""
+"""``ocop-bot officer add|invite|invites|revoke``: the operator gives a chat account an officer
+role directly, or hands out and withdraws invite codes."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
+from bot.app import App
+from bot.cli.common import on_app, print_rows
 from ocop_core.authz import Actor
 from ocop_core.clock import VN_TZ
 from ocop_core.db import transaction
 from ocop_core.models import Commune, Province
-from ocop_core.services import invites
-
-if TYPE_CHECKING:
-    from bot.app import App
+from ocop_core.services import accounts, invites
 
 
-def add_parsers(officer: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    invite = officer.add_parser("invite", help="print a single-use invite code for /canbo")
-    invite.add_argument("--commune", help="commune code, e.g. 03390 (commune officers)")
-    invite.add_argument(
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    officer = sub.add_parser("officer", help="officers").add_subparsers(
+        dest="officer_cmd", required=True
+    )
+    add_ = officer.add_parser("add", help="give a chat account an officer role")
+    add_.add_argument("--commune", required=True, help="commune code, e.g. 03637")
+    who = add_.add_mutually_exclusive_group(required=True)
+    who.add_argument("--telegram-id", help="Telegram user id")
+    who.add_argument("--zalo-id", help="Zalo user id")
+    add_.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
+    add_.add_argument("--name", default="")
+    add_.set_defaults(func=on_app(add))
+    invite_ = officer.add_parser("invite", help="print a single-use invite code for /canbo")
+    invite_.add_argument("--commune", help="commune code, e.g. 03390 (commune officers)")
+    invite_.add_argument(
         "--province", help="province code, e.g. 12, for --role province or admin (no commune)"
     )
-    invite.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
-    invite.add_argument(
+    invite_.add_argument("--role", choices=["commune", "province", "admin"], default="commune")
+    invite_.add_argument(
         "--days",
         type=int,
         default=None,
@@ -32,10 +42,13 @@ def add_parsers(officer: argparse._SubParsersAction) -> None:  # type: ignore[ty
             f"admin codes at most {invites.ADMIN_MAX_DAYS})"
         ),
     )
+    invite_.set_defaults(func=on_app(invite))
     listing = officer.add_parser("invites", help="list invite codes and their state")
     listing.add_argument("--open", action="store_true", help="only codes not used or revoked")
-    revoke = officer.add_parser("revoke", help="revoke an unused invite")
-    revoke.add_argument("code", help="the invite code, or #ID as shown by `officer invites`")
+    listing.set_defaults(func=on_app(list_all))
+    revoke_ = officer.add_parser("revoke", help="revoke an unused invite")
+    revoke_.add_argument("code", help="the invite code, or #ID as shown by `officer invites`")
+    revoke_.set_defaults(func=on_app(revoke))
 
 
 def _local(value: object) -> str:
@@ -51,6 +64,29 @@ def _check_scope(args: argparse.Namespace) -> str | None:
     if args.role != "commune" and not (args.commune or args.province):
         return f"a {args.role} invite needs --province CODE (or --commune CODE)"
     return None
+
+
+async def add(app: App, args: argparse.Namespace) -> int:
+    channel, user_id = (
+        ("telegram", args.telegram_id) if args.telegram_id else ("zalo", args.zalo_id)
+    )
+    if not str(user_id).strip().lstrip("-").isalnum():
+        raise SystemExit(f"ocop-bot: invalid {channel} id {user_id!r}")
+    async with transaction(app.sessions) as s:
+        account = await accounts.get_or_create_account(
+            s,
+            app.ctx,
+            channel=channel,
+            platform_user_id=str(user_id),
+            chat_id=str(user_id),
+            display_name=args.name,
+        )
+        await accounts.grant_role(s, Actor.system(), account, args.role, commune_code=args.commune)
+        print(
+            f"{channel} user {user_id} is now {args.role} "
+            f"(commune {args.commune}, province {account.province_code})."
+        )
+    return 0
 
 
 async def invite(app: App, args: argparse.Namespace) -> int:
@@ -86,8 +122,6 @@ async def invite(app: App, args: argparse.Namespace) -> int:
 
 
 async def list_all(app: App, args: argparse.Namespace) -> int:
-    from bot.cli import _print_rows  # the CLI's own table printer
-
     now = app.ctx.clock.now()
     async with transaction(app.sessions) as s:
         rows = await invites.list_invites(s, Actor.system(), include_closed=not args.open)
@@ -105,7 +139,7 @@ async def list_all(app: App, args: argparse.Namespace) -> int:
         ]
         for i in rows
     ]
-    _print_rows(table)
+    print_rows(table)
     print(f"{len(rows)} invite(s); codes are stored hashed and cannot be shown again.")
     return 0
 

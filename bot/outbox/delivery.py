@@ -1,10 +1,11 @@
 """Outbox delivery: drain due rows by priority through each channel, within its limits.
 
-The channel interface (Telegram implements it in ``bot/handlers/telegram.py``; Zalo does the same)::
+The channel interface (the senders implement it: ``bot/handlers/telegram_send.py``,
+``bot/handlers/zalo_send.py``)::
 
     class DeliveryChannel(Protocol):
         name: str            # the Outbox.channel value it serves: "telegram", "zalo"
-        pacer: ChatPacer     # the SAME pacer its interactive replies use (bot/pacing.py)
+        pacer: ChatPacer     # the SAME pacer its interactive replies use (bot/outbox/pacing.py)
         async def deliver(self, chat_id: str, payload: dict) -> DeliveryResult: ...
 
 ``deliver`` sends ``payload["text"]`` to the chat once — no pacing for the first message (the
@@ -46,7 +47,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import metrics
-from bot.pacing import ChatPacer
+from bot.outbox.pacing import ChatPacer
 from ocop_core.clock import Clock
 from ocop_core.db import transaction
 from ocop_core.models import Outbox, OutboxStatus

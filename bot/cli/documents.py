@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.cli.common import print_rows
 from ocop_core.db import transaction
 from ocop_core.i18n import translate
 from ocop_core.models import Account, Document
@@ -48,9 +49,5 @@ async def print_documents(
     if not docs:
         print("  no documents received yet", file=out)
         return
-    rows = document_rows(docs, senders, tz, locale)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-        print(f"  {cells}".rstrip(), file=out)
+    print_rows(document_rows(docs, senders, tz, locale), lambda line: print(line, file=out), "  ")
     print(f"  {len(docs)} file(s) received", file=out)

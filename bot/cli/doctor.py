@@ -16,9 +16,10 @@ from bot.doctor import FAIL, CheckResult, check_settings, run_checks
 MARKS = {"ok": "✔", "warn": "!", "fail": "✘", "skip": "-"}
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     doctor = sub.add_parser("doctor", help="check settings, database, disk, channels and URLs")
     doctor.add_argument("--json", action="store_true", help="machine-readable output")
+    doctor.set_defaults(before_settings=run)  # loads the settings itself, as its first check
 
 
 def render(results: list[CheckResult], out: TextIO) -> None:
