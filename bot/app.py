@@ -135,7 +135,9 @@ async def _listen(web_app: web.Application, settings: Settings) -> tuple[web.App
     # Headers must arrive within the keep-alive deadline, or aiohttp closes the connection.
     runner = web.AppRunner(web_app, keepalive_timeout=settings.web_header_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, settings.web_host, settings.web_port)
+    site = web.TCPSite(
+        runner, settings.web_host, settings.web_port, reuse_port=settings.web_reuse_port or None
+    )
     try:
         await site.start()
     except OSError as exc:

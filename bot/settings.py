@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     link_secret: SecretStr | None = None
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
+    # Several processes on one host listen on the same port (SO_REUSEPORT, Linux): the kernel
+    # spreads connections over them, so nginx needs one upstream line for all of them.
+    web_reuse_port: bool = False
     # How long an album (several photos sent together) may stay quiet before it is handled.
     album_wait_seconds: float = Field(default=1.2, ge=0.1, le=120)
     # Web server limits (seconds): complete headers, a whole request (uploads: longer), and how

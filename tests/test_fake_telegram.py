@@ -7,6 +7,7 @@ enforced limit reaches PTB as the exception Telegram's own answer would produce.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dtm
 import hashlib
 import hmac
@@ -631,6 +632,48 @@ async def test_webhook_delivery_with_secret_header(fake_telegram: FakeTelegramSe
         assert (await app.bot.get_webhook_info()).url == ""
     rejected = [r.kind for r in fake_telegram.rejections]
     assert rejected == ["conflict"]  # only the getUpdates we made on purpose
+
+
+async def test_webhook_posts_chats_side_by_side_and_each_chat_in_order(
+    fake_telegram: FakeTelegramServer,
+) -> None:
+    """Telegram's delivery: updates of different chats are posted at the same time, the next
+    update of a chat only once the previous one was answered."""
+    alice, bob = fake_telegram.person(first_name="Alice"), fake_telegram.person(first_name="Bob")
+    release = asyncio.Event()
+    seen: list[tuple[int, str]] = []
+
+    async def webhook(request: web.Request) -> web.Response:
+        body = await request.json()
+        message = body["message"]
+        seen.append((message["chat"]["id"], message["text"]))
+        if message["text"] == "a1":
+            await release.wait()  # Alice's first update is slow to answer
+        return web.Response()
+
+    web_app = web.Application()
+    web_app.router.add_post("/hook", webhook)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+        async with fake_telegram.application_builder().updater(None).build() as app:
+            assert await app.bot.set_webhook(url)
+            await alice.send_text("a1")
+            await alice.send_text("a2")
+            await bob.send_text("b1")
+            await fake_telegram.wait_until(lambda: (bob.id, "b1") in seen, 5)
+            assert (alice.id, "a2") not in seen  # waits for a1's answer, Bob did not
+            release.set()
+            await fake_telegram.wait_until(lambda: len(seen) == 3, 5)
+            await fake_telegram.wait_idle(5)
+            assert [t for c, t in seen if c == alice.id] == ["a1", "a2"]
+            assert await app.bot.delete_webhook()
+    finally:
+        release.set()
+        await runner.cleanup()
 
 
 # --------------------------------------------------------------------------------------------

@@ -2055,16 +2055,42 @@ class FakeTelegramServer(FakeServer):
             self._webhook_task = asyncio.get_running_loop().create_task(self._webhook_loop())
 
     async def _webhook_loop(self) -> None:
+        """Delivery as Telegram does it: up to ``max_connections`` POSTs at once, but one update
+        per chat at a time — the next update of a chat waits until the bot answered the one
+        before (or the retry of a refused one succeeded) — so each chat's order holds."""
         timeout = aiohttp.ClientTimeout(total=self.webhook_timeout)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            while self.webhook_url and not self._stopping:
-                updates = self._select_updates(1)
-                if not updates:
-                    event = self._changed
-                    await event.wait()
-                    continue
+        posting: dict[int, asyncio.Task[None]] = {}  # update_id → its POST
+        chats: set[Any] = set()  # chats with an update being posted
+
+        async def post(session: aiohttp.ClientSession, update: dict[str, Any], chat: Any) -> None:
+            try:
                 async with self.delivering():
-                    await self._deliver(session, updates[0])
+                    await self._deliver(session, update)
+            finally:
+                posting.pop(update["update_id"], None)
+                chats.discard(chat)
+                self.notify()
+
+        connector = aiohttp.TCPConnector(limit=100)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            try:
+                while self.webhook_url and not self._stopping:
+                    event = self._changed
+                    self._updates = [u for u in self._updates if self._allowed(u)]
+                    for update in self._updates:
+                        if len(posting) >= self.webhook_max_connections:
+                            break
+                        chat = _chat_of(update)
+                        if update["update_id"] in posting or chat in chats:
+                            continue
+                        chats.add(chat)
+                        task = asyncio.create_task(post(session, copy.deepcopy(update), chat))
+                        posting[update["update_id"]] = task
+                    await event.wait()
+            finally:
+                for task in list(posting.values()):
+                    task.cancel()
+                await asyncio.gather(*posting.values(), return_exceptions=True)
 
     async def _deliver(self, session: aiohttp.ClientSession, update: dict[str, Any]) -> None:
         url = self.webhook_url
@@ -2125,6 +2151,21 @@ class FakeTelegramServer(FakeServer):
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _chat_of(update: dict[str, Any]) -> Any:
+    """The chat an update belongs to (its sender for updates without a chat); an update of
+    neither kind is a chat of its own."""
+    for key, value in update.items():
+        if key == "update_id" or not isinstance(value, dict):
+            continue
+        chat = value.get("chat") or (value.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and "id" in chat:
+            return chat["id"]
+        sender = value.get("from") or value.get("user")
+        if isinstance(sender, dict) and "id" in sender:
+            return ("user", sender["id"])
+    return ("update", update["update_id"])
 
 
 def _dumps(obj: Any) -> str:
