@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 # Imported for their flush hooks: they keep the dossier's stored desk columns current.
 import ocop_core.documents_complete
 import ocop_core.search_text  # noqa: F401
+from ocop_core.sqlite_trips import use_one_trip_cursor
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -37,6 +38,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         kwargs.setdefault("pool_size", 1)
         kwargs.setdefault("max_overflow", 0)
         kwargs.setdefault("pool_timeout", 120)
+        use_one_trip_cursor()
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine
