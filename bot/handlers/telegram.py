@@ -359,6 +359,6 @@ def _new_item(update: Update) -> NewItem:
     return NewItem(
         update_key=str(update.update_id),
         chat_key=chat_key,
-        payload=json.loads(update.to_json()),
+        payload=update.to_dict(),  # JSON-ready: dates as timestamps, as to_json has them
         group_key=str(group) if group else None,
     )
