@@ -203,7 +203,7 @@ async def fresh_database(url: str) -> AsyncIterator[str]:
 def parse_args(doc: str) -> argparse.Namespace:
     """The options every open-loop throughput bench takes."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
-    ap.add_argument("--rates", default="25,50,100,150,200,300")
+    ap.add_argument("--rates", default="25,50,75,100,125,150,200,250,300")
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--people", type=int, default=300)
     ap.add_argument("--database-url", default="", help="e.g. postgresql+asyncpg://…/bench")

@@ -15,7 +15,7 @@ keyboard) and a text to the echo bot. Printed per step and bot: offered rate, re
 p50/p99 latency (update offered → first reply seen by the fake), unanswered; then the
 sustainable rate of each (highest step with p99 ≤ 250 ms and nothing unanswered) and the ratio.
 
-    python bench/telegram_throughput.py [--rates 25,50,100,150,200,300] [--seconds 10]
+    python bench/telegram_throughput.py [--rates 25,50,75,100,125,150,200,250,300] [--seconds 10]
                                         [--people 300] [--database-url URL]
 """
 

@@ -9,7 +9,7 @@ raised (``OCOP_ZALO_GLOBAL_RATE``) and enough people that nobody sends more than
 2 s. People send "Xin chào" (ours answers with the language choice: account, state, reply);
 the echo bot sends the text back.
 
-    python bench/zalo_throughput.py [--rates 25,50,100,150,200,300] [--seconds 10]
+    python bench/zalo_throughput.py [--rates 25,50,75,100,125,150,200,250,300] [--seconds 10]
                                     [--people 300] [--database-url URL]
 """
 

@@ -158,38 +158,38 @@ class SentJournal:
 
 # Statements built once (the inbox runs them several times per update; building an expression
 # costs more than SQLAlchemy's cached compilation of it). Core, not ORM: no session sync work.
-T = InboxItem.__table__  # type: ignore[attr-defined]
-_EARLIER = T.alias("earlier")
+_INBOX = InboxItem.__table__  # type: ignore[attr-defined]
+_EARLIER = _INBOX.alias("earlier")
 _OPEN = tuple(str(s) for s in OPEN)
 _OLDER_OPEN = exists().where(
-    _EARLIER.c.channel == T.c.channel,
-    _EARLIER.c.chat_key == T.c.chat_key,
+    _EARLIER.c.channel == _INBOX.c.channel,
+    _EARLIER.c.chat_key == _INBOX.c.chat_key,
     _EARLIER.c.status.in_(_OPEN),
-    _EARLIER.c.id < T.c.id,
+    _EARLIER.c.id < _INBOX.c.id,
 )
 _HEADS = (
-    core_select(T)
+    core_select(_INBOX)
     .where(
-        T.c.channel == bindparam("ch"),
-        T.c.status.in_(_OPEN),
-        or_(T.c.lease_until.is_(None), T.c.lease_until < bindparam("now")),
+        _INBOX.c.channel == bindparam("ch"),
+        _INBOX.c.status.in_(_OPEN),
+        or_(_INBOX.c.lease_until.is_(None), _INBOX.c.lease_until < bindparam("now")),
         ~_OLDER_OPEN,
-        T.c.chat_key.not_in(bindparam("busy", expanding=True)),
+        _INBOX.c.chat_key.not_in(bindparam("busy", expanding=True)),
     )
-    .order_by(T.c.id)
+    .order_by(_INBOX.c.id)
     .limit(bindparam("limit"))
 )
 _LEASE = (
-    update(T)
-    .where(T.c.id.in_(bindparam("ids", expanding=True)))
+    update(_INBOX)
+    .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
     .values(lease_until=bindparam("until"), worker=bindparam("me"))
 )
 _CLOSE = (
-    update(T)
+    update(_INBOX)
     .where(
-        T.c.id.in_(bindparam("ids", expanding=True)),
-        T.c.status.in_(_OPEN),
-        T.c.worker == bindparam("me"),
+        _INBOX.c.id.in_(bindparam("ids", expanding=True)),
+        _INBOX.c.status.in_(_OPEN),
+        _INBOX.c.worker == bindparam("me"),
     )
     .values(
         status=str(InboxStatus.DONE),
@@ -201,37 +201,37 @@ _CLOSE = (
     )
 )
 _NOTHING_OPEN = ~exists().where(
-    _EARLIER.c.channel == T.c.channel,
-    _EARLIER.c.chat_key == T.c.chat_key,
+    _EARLIER.c.channel == _INBOX.c.channel,
+    _EARLIER.c.chat_key == _INBOX.c.chat_key,
     _EARLIER.c.status.in_(_OPEN),
 )
 _SKIPPED_DUE = (
-    core_select(T.c.chat_key, func.count())
+    core_select(_INBOX.c.chat_key, func.count())
     .where(
-        T.c.channel == bindparam("ch"),
-        T.c.status == str(InboxStatus.SKIPPED),
-        T.c.chat_key.in_(bindparam("chats", expanding=True)),
+        _INBOX.c.channel == bindparam("ch"),
+        _INBOX.c.status == str(InboxStatus.SKIPPED),
+        _INBOX.c.chat_key.in_(bindparam("chats", expanding=True)),
         _NOTHING_OPEN,
     )
-    .group_by(T.c.chat_key)
+    .group_by(_INBOX.c.chat_key)
 )
 _TAKE_SKIPPED = (
-    update(T)
+    update(_INBOX)
     .where(
-        T.c.channel == bindparam("ch"),
-        T.c.status == str(InboxStatus.SKIPPED),
-        T.c.chat_key.in_(bindparam("chats", expanding=True)),
+        _INBOX.c.channel == bindparam("ch"),
+        _INBOX.c.status == str(InboxStatus.SKIPPED),
+        _INBOX.c.chat_key.in_(bindparam("chats", expanding=True)),
     )
     .values(status=str(InboxStatus.DONE), payload={}, chat_key="", done_at=bindparam("now"))
 )
 _PENDING_PER_CHAT = (
-    core_select(T.c.chat_key, func.count())
+    core_select(_INBOX.c.chat_key, func.count())
     .where(
-        T.c.channel == bindparam("ch"),
-        T.c.status == str(InboxStatus.PENDING),
-        T.c.chat_key.in_(bindparam("chats", expanding=True)),
+        _INBOX.c.channel == bindparam("ch"),
+        _INBOX.c.status == str(InboxStatus.PENDING),
+        _INBOX.c.chat_key.in_(bindparam("chats", expanding=True)),
     )
-    .group_by(T.c.chat_key)
+    .group_by(_INBOX.c.chat_key)
 )
 
 
@@ -329,10 +329,10 @@ class Inbox:
             )
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         stmt = (
-            insert(T)
+            insert(_INBOX)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["channel", "update_key"])
-            .returning(T.c.update_key)
+            .returning(_INBOX.c.update_key)
         )
         stored = set((await s.exec(stmt)).scalars().all())  # type: ignore[call-overload]
         new = []
@@ -354,20 +354,22 @@ class Inbox:
         replies still to send), or the whole transaction fails if another process took them."""
         ids = [i.id for i in batch]
         status = InboxStatus.ANSWERING if replies else InboxStatus.DONE
-        stored = bindparam("replies", replies or None, type_=T.c.replies.type)
+        stored = bindparam("replies", replies or None, type_=_INBOX.c.replies.type)
         result = await s.exec(  # type: ignore[call-overload]
-            update(T)
+            update(_INBOX)
             .where(
-                T.c.id.in_(ids),
-                T.c.status == str(InboxStatus.PENDING),
-                T.c.worker == WORKER_ID,
+                _INBOX.c.id.in_(ids),
+                _INBOX.c.status == str(InboxStatus.PENDING),
+                _INBOX.c.worker == WORKER_ID,
             )
             .values(
                 status=str(status),
                 # The replies are kept on the batch's first row only.
-                replies=case((T.c.id == ids[0], stored), else_=null()) if len(ids) > 1 else stored,
+                replies=case((_INBOX.c.id == ids[0], stored), else_=null())
+                if len(ids) > 1
+                else stored,
                 payload={},
-                chat_key="" if status == InboxStatus.DONE else T.c.chat_key,
+                chat_key="" if status == InboxStatus.DONE else _INBOX.c.chat_key,
                 done_at=_now(),
             )
         )
@@ -541,7 +543,7 @@ class Inbox:
     ) -> list[list[Item]]:
         query = _HEADS
         if self._dialect == "postgresql":  # several processes share the table
-            query = query.with_for_update(skip_locked=True, of=T)
+            query = query.with_for_update(skip_locked=True, of=_INBOX)
         params = {"ch": self.channel, "now": now, "busy": busy, "limit": limit}
         rows = (await s.exec(query, params=params)).mappings().all()  # type: ignore[call-overload]
         batches: list[list[Item]] = []
@@ -564,14 +566,14 @@ class Inbox:
         rows = (
             (
                 await s.exec(  # type: ignore[call-overload]
-                    core_select(T)
+                    core_select(_INBOX)
                     .where(
-                        T.c.channel == self.channel,
-                        T.c.chat_key == head.chat_key,
-                        T.c.group_key == head.group_key,
-                        T.c.status == str(InboxStatus.PENDING),
+                        _INBOX.c.channel == self.channel,
+                        _INBOX.c.chat_key == head.chat_key,
+                        _INBOX.c.group_key == head.group_key,
+                        _INBOX.c.status == str(InboxStatus.PENDING),
                     )
-                    .order_by(T.c.id)
+                    .order_by(_INBOX.c.id)
                 )
             )
             .mappings()
