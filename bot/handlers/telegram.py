@@ -95,7 +95,9 @@ class TelegramChannel:
             .updater(None)  # we poll ourselves: an offset is confirmed only once stored
             .build()
         )
-        self.pacer = ChatPacer(global_rate=settings.telegram_global_rate)
+        self.pacer = ChatPacer(
+            per_chat=settings.telegram_chat_rate, global_rate=settings.telegram_global_rate
+        )
         self.inbox = Inbox(
             conversations.sessions,
             self.name,
