@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     # Messages per second across all chats (Telegram's guidance: about 30).
     telegram_global_rate: float = Field(default=30.0, gt=0, le=10_000)
+    # Messages per second in one chat (Telegram's guidance: about 1, short bursts of 3 allowed);
+    # raised only against a Bot API server with other limits (a local one, a test's fake).
+    telegram_chat_rate: float = Field(default=1.0, gt=0, le=1_000)
     # The same for Zalo's Bot Platform (its quota is per bot account; 25/s is our assumption).
     zalo_global_rate: float = Field(default=25.0, gt=0, le=10_000)
 

@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
+
 BIN = Path(sys.executable).parent / "ocop-bot"
 
 
@@ -18,6 +20,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def pacing_env(server: FakeTelegramServer) -> dict[str, str]:
+    """The bot's pacing for the flood model this fake enforces: Telegram's own limits (nothing
+    to set), or all of them ×N (then the bot's per-chat and global rates ×N too)."""
+    limits = server.rate_limits
+    scale = limits.overall[-1].count / RateLimits().overall[-1].count
+    assert limits == RateLimits().scaled(scale), f"not Telegram's limits scaled: {limits}"
+    if scale == 1:
+        return {}
+    return {
+        "OCOP_TELEGRAM_CHAT_RATE": f"{scale:g}",
+        "OCOP_TELEGRAM_GLOBAL_RATE": f"{30 * scale:g}",
+    }
 
 
 @dataclass

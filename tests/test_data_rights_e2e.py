@@ -17,15 +17,15 @@ from tests.botprocess import BotProcess
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.zalo_api import FakeZaloServer
 from tests.test_data_rights import leftovers
+from tests.test_telegram_e2e import journey_server, tap, turn
 from tests.test_telegram_e2e import onboard as tg_onboard
-from tests.test_telegram_e2e import tap, turn
 from tests.test_zalo_e2e import onboard as zalo_onboard
 from tests.zalo_helpers import both_env, link_in, pick, say
 
 
 @pytest.fixture
 async def fakes() -> AsyncIterator[tuple[FakeZaloServer, FakeTelegramServer]]:
-    async with FakeZaloServer() as zalo, FakeTelegramServer() as telegram:
+    async with FakeZaloServer() as zalo, journey_server() as telegram:
         yield zalo, telegram
         zalo.assert_no_rejections()
         telegram.assert_no_rejections()

@@ -5,6 +5,7 @@ document or rows: refused without detail), hostile filters, and the /web chat co
 from __future__ import annotations
 
 import io
+import random
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -355,6 +356,7 @@ async def test_search_text_follows_renamed_products_and_producers(core: Core) ->
 async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.ClientSession) -> None:
     from openpyxl import Workbook
 
+    from ocop_core.excel.products_import import MAX_ROWS
     from tests.test_desk_excel import HEADER, product, sheet
 
     o = Visitor(http, site.base)
@@ -389,11 +391,13 @@ async def test_import_form_for_provincial_staff(site: Site, http: aiohttp.Client
     assert status == 200 and "Đã nhập 2 sản phẩm" in page
     assert "77/QĐ-UBND" in (await v.get("/desk/certificates"))[1]
     # Larger than the web server's 1 MB body limit, read as a stream: a clear answer each time.
+    # One row over the import's limit; random names keep the compressed sheet over 1 MB.
+    rng = random.Random(1)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet()
     ws.append(HEADER)
-    for n in range(100_000):
-        ws.append([n, f"Sản phẩm số {n}", "HTX", "Xã Bình Lư"])
+    for n in range(MAX_ROWS + 1):
+        ws.append([n, f"Sản phẩm số {n} {rng.randbytes(48).hex()}", "HTX", "Xã Bình Lư"])
     out = io.BytesIO()
     wb.save(out)
     assert len(out.getvalue()) > 1 << 20

@@ -23,7 +23,7 @@ from tests.botprocess import BotProcess
 from tests.fakes.telegram_api import FakeTelegramServer, Person
 from tests.officer_helpers import submitted_dossier
 from tests.test_cli import ocop
-from tests.test_telegram_e2e import bot_env, tap, turn
+from tests.test_telegram_e2e import bot_env, journey_server, tap, turn
 
 # Whole journeys with a bot process: minutes on a busy machine, not the default minute.
 pytestmark = pytest.mark.timeout(180)
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer() as fake:
+    async with journey_server() as fake:
         yield fake
         fake.assert_no_rejections()  # nothing the bot sent was refused (length, markup, data)
 

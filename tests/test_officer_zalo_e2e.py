@@ -21,6 +21,7 @@ from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.zalo_api import FakeZaloServer
 from tests.officer_helpers import submitted_dossier
 from tests.test_cli import ocop
+from tests.test_telegram_e2e import journey_server
 from tests.test_zalo_e2e import start_webhook_bot
 from tests.zalo_helpers import link_in, pick, say
 
@@ -37,7 +38,7 @@ async def zalo() -> AsyncIterator[FakeZaloServer]:
 
 @pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer() as fake:
+    async with journey_server() as fake:
         yield fake
 
 

@@ -1,12 +1,13 @@
 """The real processes against the fake Bot API (in this test's event loop, enforcing Telegram's
-flood limits scaled ×10 so runs stay short): ``ocop-bot remind`` twice at once, and a fan-out
-through ``ocop-bot run`` killed with SIGKILL part-way and restarted — 600 people here, 5,000 in
-``bench/crash_fanout.py`` (same scenario, ``sigkill_fan_out``)."""
+flood limits scaled ×10 so runs stay short): ``ocop-bot remind`` twice at once for 100 people,
+and a fan-out through ``ocop-bot run`` killed with SIGKILL part-way and restarted — 200 people
+here, 5,000 in ``bench/crash_fanout.py`` (same scenario, ``sigkill_fan_out``)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -89,18 +90,21 @@ async def _count(url: str, *where: object, model: type = Outbox) -> int:
         await engine.dispose()
 
 
+REMINDED = 100  # people reminded by the two runs at once
+
+
 async def test_two_remind_runs_at_once_send_each_reminder_once(
     core: Core, server: FakeTelegramServer, tmp_path: Path
 ) -> None:
     """Also the PostgreSQL case of two processes dispatching the same fires (advisory lock for the
     computation, SKIP LOCKED for fires and outbox rows)."""
     url = core.engine.url.render_as_string(hide_password=False)
-    people = [server.person(first_name=f"P{i}") for i in range(300)]
+    people = [server.person(first_name=f"P{i}") for i in range(REMINDED)]
     await seed_producers(url, [p.id for p in people], stage=Stage.DISTRICT_SCORED)
     # A dry run first: it lists and counts, and leaves no trace.
     code, out = await ocop_bot("remind", "--now", NOW, "--dry-run", env=env_for(url), cwd=tmp_path)
     assert code == 0, out
-    assert "dry run: 300 message(s) to 300 person(s); none sent" in out
+    assert f"dry run: {REMINDED} message(s) to {REMINDED} person(s); none sent" in out
     assert "30/10/2024" in out and "còn 7 ngày" in out and "→ p1 (telegram" in out
     assert await _count(url, model=Fire) == 0 and await _count(url) == 0
     # Now twice at once, each delivering through the fake Telegram server. Pacing is per process,
@@ -114,17 +118,17 @@ async def test_two_remind_runs_at_once_send_each_reminder_once(
     )
     for code, out in runs:
         assert code == 0, out
-    assert sorted(len(p.inbox) for p in people) == [1] * 300, [out for _, out in runs]
+    assert sorted(len(p.inbox) for p in people) == [1] * REMINDED, [out for _, out in runs]
     assert "30/10/2024" in people[0].inbox[0].text
-    assert await _count(url, Fire.status == FireStatus.SENT, model=Fire) == 300
-    assert await _count(url, Outbox.status == OutboxStatus.SENT) == await _count(url) == 300
+    assert await _count(url, Fire.status == FireStatus.SENT, model=Fire) == REMINDED
+    assert await _count(url, Outbox.status == OutboxStatus.SENT) == await _count(url) == REMINDED
     server.assert_no_rejections()
     # Stats for the operator.
     code, out = await ocop_bot("outbox", "stats", env=env_for(url), cwd=tmp_path)
-    assert code == 0 and "telegram  0       300" in out, out
+    assert code == 0 and re.search(rf"telegram +0 +{REMINDED}\b", out), out
 
 
-FAN_OUT = 600  # people in the default run; bench/crash_fanout.py runs 5,000
+FAN_OUT = 200  # people in the default run; bench/crash_fanout.py runs 5,000
 
 
 async def test_fan_out_survives_sigkill(
@@ -164,9 +168,16 @@ async def sigkill_fan_out(
     # In flight at the kill: rows claimed (leased) but not recorded as sent.
     in_flight = await _count(sqlite_url, Outbox.status == OutboxStatus.QUEUED, Outbox.attempts > 0)
     assert kill_at <= delivered_at_kill < size
-    # At most 64 sends at a time, plus those accepted but not yet recorded (results are written
-    # in batches every few milliseconds): a small, bounded number.
-    assert 0 < in_flight <= 128
+    # Those are the sends Telegram accepted but whose results were not written yet (written in
+    # batches every few milliseconds; how many depends on how busy the machine is), and at most
+    # 64 more: the sends in flight at a time.
+    accepted_unrecorded = delivered_at_kill - await _count(
+        sqlite_url, Outbox.status == OutboxStatus.SENT
+    )
+    assert 0 < in_flight and 0 <= in_flight - accepted_unrecorded <= 64, (
+        in_flight,
+        accepted_unrecorded,
+    )
     restarted = BotProcess(tmp_path / "var", env)
     await restarted.start()
     try:

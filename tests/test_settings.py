@@ -47,6 +47,7 @@ def test_token_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         ("OCOP_LINK_SECRET", "short", "OCOP_LINK_SECRET"),
         ("OCOP_PUBLIC_URL", "http://bot.example.org", "OCOP_PUBLIC_URL"),
         ("OCOP_ALBUM_WAIT_SECONDS", "0", "OCOP_ALBUM_WAIT_SECONDS"),
+        ("OCOP_TELEGRAM_CHAT_RATE", "0", "OCOP_TELEGRAM_CHAT_RATE"),
     ],
 )
 def test_bad_value_one_clear_line(

@@ -11,17 +11,26 @@ import aiohttp
 import pytest
 
 from ocop_core.admin_units import fold
-from tests.botprocess import BotProcess, free_port
-from tests.fakes.telegram_api import FakeTelegramServer, Person, SentMessage
+from tests.botprocess import BotProcess, free_port, pacing_env
+from tests.fakes.telegram_api import FakeTelegramServer, Person, RateLimits, SentMessage
 from tests.transcript import document_photo, pdf_file
 
 # Whole journeys with a bot process: minutes on a busy machine, not the default minute.
 pytestmark = pytest.mark.timeout(180)
 
+# Journeys run at Telegram's limits ×SCALE: the fake enforces the scaled flood model and the bot
+# paces to it (bot_env), so a 429 still fails the test while a journey no longer waits ~1 s per
+# message in its chat. Telegram's own limits: tests/test_delivery.py and the two-process test.
+SCALE = 5
+
+
+def journey_server() -> FakeTelegramServer:
+    return FakeTelegramServer(rate_limits=RateLimits().scaled(SCALE))
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer() as fake:
+    async with journey_server() as fake:
         yield fake
         fake.assert_no_rejections()  # across every test, nothing the bot sent was refused
 
@@ -31,6 +40,7 @@ def bot_env(server: FakeTelegramServer, **extra: str) -> dict[str, str]:
         "OCOP_TELEGRAM_TOKEN": server.token,
         "OCOP_TELEGRAM_API_URL": server.base_url,
         "OCOP_TELEGRAM_FILE_URL": server.base_file_url,
+        **pacing_env(server),
         **extra,
     }
 
@@ -209,7 +219,7 @@ async def test_flood_group_and_others_not_slowed(
         flood_start = len(server.sent)
         for i in range(50):
             await flooder.send_text(f"tin nhắn {i}")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1 / SCALE)  # ten a second at Telegram's pace, ×SCALE here
         await other.send_text("/start")
         [hello] = await other.wait_for_messages(1, timeout=30)
         assert "Chọn ngôn ngữ" in (hello.text or "")
@@ -227,7 +237,7 @@ async def test_flood_group_and_others_not_slowed(
     finally:
         await bot.stop()
     # The flood was not answered message by message, and it did not hold the other person
-    # up: their answer went out while the answers to the flood (paced at ~1/s in one chat)
+    # up: their answer went out while the answers to the flood (paced at ~1/s ×SCALE in one chat)
     # were still going out. An order of events rather than a wall-clock bound.
     assert len(flooder.inbox) < 30
     notices = ("gửi nhanh quá", "tin nhắn cũ")

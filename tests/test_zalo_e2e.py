@@ -21,6 +21,7 @@ from pypdf import PdfReader
 from tests.botprocess import BotProcess, free_port
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.zalo_api import FakeZaloServer, Person
+from tests.test_telegram_e2e import journey_server
 from tests.transcript import document_photo, pdf_file
 from tests.zalo_helpers import both_env, link_in, pick, say, turn
 
@@ -40,7 +41,7 @@ async def zalo() -> AsyncIterator[FakeZaloServer]:
 
 @pytest.fixture
 async def telegram() -> AsyncIterator[FakeTelegramServer]:
-    async with FakeTelegramServer() as fake:
+    async with journey_server() as fake:
         yield fake
         fake.assert_no_rejections()
 

@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable
 
 from ocop_core.admin_units import fold
+from tests.botprocess import pacing_env
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.zalo_api import FakeZaloServer, Person
 
@@ -20,6 +21,7 @@ def both_env(zalo: FakeZaloServer, telegram: FakeTelegramServer, **extra: str) -
         "OCOP_TELEGRAM_TOKEN": telegram.token,
         "OCOP_TELEGRAM_API_URL": telegram.base_url,
         "OCOP_TELEGRAM_FILE_URL": telegram.base_file_url,
+        **pacing_env(telegram),
         "OCOP_ZALO_BOT_TOKEN": zalo.token,
         "OCOP_ZALO_API_URL": zalo.api_url,
         **extra,

@@ -70,7 +70,9 @@ class TelegramSender:
             .build()
         )
         # Shared by replies and the outbox (bot/outbox/delivery.py): bulk never crowds out replies.
-        self.pacer = ChatPacer(global_rate=settings.telegram_global_rate)
+        self.pacer = ChatPacer(
+            per_chat=settings.telegram_chat_rate, global_rate=settings.telegram_global_rate
+        )
 
     async def start(self) -> None:
         await self.app.initialize()
