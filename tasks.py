@@ -70,12 +70,25 @@ def run(args: list[str]) -> int:
 
 
 def _parallel(args: list[str]) -> list[str]:
-    """pytest-xdist options: one worker per core, idle workers take tests from busy ones. Left
-    out when the caller chose (``-n 0``, ``-p no:xdist``) or wants a debugger (``--pdb``)."""
+    """pytest-xdist options: two workers per core (most of a worker's time goes to waiting for
+    a bot process or a paced fake platform, not to a CPU), idle workers take tests from busy
+    ones. Left out when the caller chose (``-n 0``, ``-p no:xdist``) or wants a debugger
+    (``--pdb``)."""
     chosen = any(a.startswith(("-n", "--numprocesses")) for a in args)
     if chosen or "no:xdist" in args or "--pdb" in args:
         return []
-    return ["-n", "auto", "--dist", "worksteal"]
+    workers = max(2, min(8, 2 * (os.cpu_count() or 1)))
+    return ["-n", str(workers), "--dist", "worksteal"]
+
+
+def _test_env() -> dict[str, str]:
+    """Bytecode caches even where PYTHONDONTWRITEBYTECODE is set (container images set it):
+    without them every xdist worker compiles the project and rewrites the asserts of every test
+    module again, and so does every ``ocop-bot`` process the tests start (__pycache__ is
+    ignored by git)."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def test(args: list[str]) -> int:
@@ -85,7 +98,8 @@ def test(args: list[str]) -> int:
     rc = subprocess.call([str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT)
     if rc != 0:
         return rc
-    return subprocess.call([str(PY), "-m", "pytest", *_parallel(args), *args], cwd=ROOT)
+    pytest = [str(PY), "-m", "pytest", *_parallel(args), *args]
+    return subprocess.call(pytest, cwd=ROOT, env=_test_env())
 
 
 def bench(args: list[str]) -> int:

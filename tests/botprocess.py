@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
@@ -14,6 +15,11 @@ from pathlib import Path
 from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
 
 BIN = Path(sys.executable).parent / "ocop-bot"
+
+# A migrated SQLite database (conftest's ``sqlite_template``, set for the whole run): a bot on the
+# default database starts from a copy of it, as after ``ocop-bot db upgrade``, instead of making
+# every table and loading the communes itself. A first start on an empty data dir: test_cli.
+SQLITE_TEMPLATE: Path | None = None
 
 
 def free_port() -> int:
@@ -49,6 +55,10 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCOP_")}
         env.update(OCOP_DATA_DIR=str(self.data_dir), **self.env)
         env.setdefault("OCOP_WEB_PORT", "0")
+        database = self.data_dir / "ocop.sqlite3"
+        if SQLITE_TEMPLATE and "OCOP_DATABASE_URL" not in self.env and not database.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(SQLITE_TEMPLATE, database)
         self.proc = await asyncio.create_subprocess_exec(
             str(BIN),
             "run",

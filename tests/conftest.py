@@ -26,6 +26,7 @@ from ocop_core.models import Account, Role
 from ocop_core.plans import PlanRegistry
 from ocop_core.services import accounts
 from ocop_core.services.context import CoreContext
+from tests import botprocess
 
 PG_URL = os.environ.get("OCOP_TEST_DATABASE_URL", "")
 if PG_URL.startswith("postgresql://"):
@@ -62,6 +63,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("db") / "template.sqlite3"
     asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bots_start_migrated(sqlite_template: Path) -> None:
+    """Bot processes on SQLite start from the migrated template (tests/botprocess.py)."""
+    botprocess.SQLITE_TEMPLATE = sqlite_template
 
 
 async def _admin_engine() -> AsyncEngine:
