@@ -27,7 +27,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._openloop import StepResult, fresh_database, print_table, stepper, sustainable_rate
+from bench._openloop import (
+    WARM_UP_RATE,
+    StepResult,
+    fresh_database,
+    print_table,
+    stepper,
+    sustainable_rate,
+)
 from bench.telegram_throughput import TimedFake, people_of
 from tests.botprocess import BotProcess
 
@@ -78,6 +85,7 @@ async def layout(args: argparse.Namespace, processes: int, rates: list[float]) -
         await fake.wait_until(lambda: bool(fake.webhook_url), 20, what="the webhook")
         try:
             run = stepper(fake, people_of(fake, people), "/start")
+            await run(WARM_UP_RATE, people / WARM_UP_RATE)  # first contacts, not counted
             for rate in rates:
                 results.append(await run(rate, args.seconds))
                 print(

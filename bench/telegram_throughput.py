@@ -100,11 +100,7 @@ async def main(args: argparse.Namespace) -> None:
         try:
             run_ours = stepper(ours_fake, people_of(ours_fake, people), "/start")
             run_echo = stepper(echo_fake, people_of(echo_fake, people), "xin chào")
-            ours, base = await step_both(
-                rates,
-                lambda rate: run_ours(rate, args.seconds),
-                lambda rate: run_echo(rate, args.seconds),
-            )
+            ours, base = await step_both(rates, args.seconds, people, run_ours, run_echo)
         finally:
             await bot.stop()
             echo.terminate()
