@@ -129,14 +129,25 @@ def sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
     return f"sqlite+aiosqlite:///{target}"
 
 
+# The sequences of the ids of these tables (serial or identity columns) on PostgreSQL.
+_RESTART_SEQUENCES = text(
+    "SELECT setval(s.oid, 1, false) FROM pg_class s "
+    "JOIN pg_depend d ON d.objid = s.oid AND d.deptype IN ('a', 'i') "
+    "JOIN pg_class t ON t.oid = d.refobjid "
+    "WHERE s.relkind = 'S' AND t.relname = ANY(:tables)"
+)
+
+
 async def _truncate(engine: AsyncEngine) -> None:
+    """Empty the tables a test may write, children first, and let their ids start at 1 again.
+    DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of these tables makes new files for each
+    (~0.4 s per test), while deleting the few rows a test leaves takes milliseconds."""
     tables = (*_extra_tables(), *MUTABLE_TABLES)
     async with engine.begin() as conn:
+        for table in tables:
+            await conn.execute(text(f"DELETE FROM {table}"))
         if engine.url.get_backend_name() == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                await conn.execute(text(f"DELETE FROM {table}"))
+            await conn.execute(_RESTART_SEQUENCES, {"tables": list(tables)})
 
 
 @dataclass

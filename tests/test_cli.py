@@ -41,11 +41,13 @@ def ocop(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def ocop_here(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``ocop(data_dir, *args)`` without a new process: the same environment, working directory
-    and exit code, stdout and stderr captured. Logging is left as pytest set it up."""
+def ocop_here(data_dir: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    """``ocop(data_dir, *args)`` without a new process: the same environment (plus ``extra``
+    OCOP_ variables), working directory and exit code, stdout and stderr captured. Logging is
+    left as pytest set it up. From a test's event loop: ``await asyncio.to_thread(ocop_here, …)``
+    (the command runs its own loop)."""
     out, err = io.StringIO(), io.StringIO()
-    env = {k: v for k, v in _env(data_dir).items() if k.startswith("OCOP_")}
+    env = {k: v for k, v in _env(data_dir, **extra).items() if k.startswith("OCOP_")}
     with (
         mock.patch.dict(os.environ, clear=False),
         mock.patch("bot.cli.setup_logging"),

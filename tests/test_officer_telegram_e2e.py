@@ -4,6 +4,7 @@ with its Mẫu 03 PDF, forward — and the producer's notices queued in the outb
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from ocop_core.services.context import CoreContext
 from tests.botprocess import BotProcess
 from tests.fakes.telegram_api import FakeTelegramServer, Person
 from tests.officer_helpers import submitted_dossier
-from tests.test_cli import ocop
+from tests.test_cli import ocop_here
 from tests.test_telegram_e2e import bot_env, journey_server, tap, turn
 
 # Whole journeys with a bot process: minutes on a busy machine, not the default minute.
@@ -61,7 +62,9 @@ async def test_commune_officer_on_telegram(server: FakeTelegramServer, tmp_path:
         seeded = await submitted_dossier(
             sessions, ctx, user=str(producer.id), product="Mật ong bạc hà"
         )
-        made = ocop(data_dir, "officer", "invite", "--commune", "03390")
+        made = await asyncio.to_thread(
+            ocop_here, data_dir, "officer", "invite", "--commune", "03390"
+        )
         assert made.returncode == 0, made.stderr
         code = made.stdout.splitlines()[0]
 

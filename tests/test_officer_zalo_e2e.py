@@ -3,6 +3,7 @@ real ``ocop-bot run`` and the fake Zalo server; documents and the Mẫu 03 arriv
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from ocop_core.services.context import CoreContext
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.fakes.zalo_api import FakeZaloServer
 from tests.officer_helpers import submitted_dossier
-from tests.test_cli import ocop
+from tests.test_cli import ocop_here
 from tests.test_telegram_e2e import journey_server
 from tests.test_zalo_e2e import start_webhook_bot
 from tests.zalo_helpers import link_in, pick, say
@@ -62,7 +63,9 @@ async def test_commune_officer_on_zalo(
         seeded = await submitted_dossier(
             sessions, ctx, user=producer.id, product="Mật ong bạc hà", channel="zalo"
         )
-        made = ocop(data_dir, "officer", "invite", "--commune", "03390")
+        made = await asyncio.to_thread(
+            ocop_here, data_dir, "officer", "invite", "--commune", "03390"
+        )
         assert made.returncode == 0, made.stderr
         code = made.stdout.splitlines()[0]
 

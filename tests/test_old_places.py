@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +9,12 @@ from sqlmodel import select
 
 from ocop_core.db import transaction
 from ocop_core.models import Dossier
+from tests.test_cli import ocop_here
 from tests.test_flows import onboard, person
 from tests.test_flows import world as world
 from tests.transcript import Person
 
 World = dict[str, object]
-BIN = Path(sys.executable).parent / "ocop-bot"
 
 
 async def _at_place(w: World) -> Person:
@@ -83,14 +81,8 @@ async def test_the_whole_country_when_no_province_was_given(world: World) -> Non
     assert "Tên sản phẩm" in p.text
 
 
-def test_operator_finds_communes_by_old_names() -> None:
-    done = subprocess.run(
-        [str(BIN), "commune", "find", "tam duong", "--province", "12"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def test_operator_finds_communes_by_old_names(tmp_path: Path) -> None:
+    done = ocop_here(tmp_path / "var", "commune", "find", "tam duong", "--province", "12")
     assert done.returncode == 0, done.stderr
     print(done.stdout)
     rows = [line for line in done.stdout.splitlines() if line.startswith("03390")]

@@ -25,6 +25,7 @@ from tests.botprocess import BotProcess
 from tests.conftest import Core
 from tests.fakes.telegram_api import FakeTelegramServer, RateLimits
 from tests.reminders_world import seed_producers
+from tests.test_cli import ocop_here
 
 # Whole journeys with a bot process: minutes on a busy machine, not the default minute.
 pytestmark = pytest.mark.timeout(180)
@@ -101,9 +102,13 @@ async def test_two_remind_runs_at_once_send_each_reminder_once(
     url = core.engine.url.render_as_string(hide_password=False)
     people = [server.person(first_name=f"P{i}") for i in range(REMINDED)]
     await seed_producers(url, [p.id for p in people], stage=Stage.DISTRICT_SCORED)
-    # A dry run first: it lists and counts, and leaves no trace.
-    code, out = await ocop_bot("remind", "--now", NOW, "--dry-run", env=env_for(url), cwd=tmp_path)
-    assert code == 0, out
+    # A dry run first: it lists and counts, and leaves no trace (in this process: only the two
+    # runs at once need to be processes).
+    dry = await asyncio.to_thread(
+        ocop_here, tmp_path / "var", "remind", "--now", NOW, "--dry-run", OCOP_DATABASE_URL=url
+    )
+    out = dry.stdout
+    assert dry.returncode == 0, dry.stderr
     assert f"dry run: {REMINDED} message(s) to {REMINDED} person(s); none sent" in out
     assert "30/10/2024" in out and "còn 7 ngày" in out and "→ p1 (telegram" in out
     assert await _count(url, model=Fire) == 0 and await _count(url) == 0
@@ -124,8 +129,11 @@ async def test_two_remind_runs_at_once_send_each_reminder_once(
     assert await _count(url, Outbox.status == OutboxStatus.SENT) == await _count(url) == REMINDED
     server.assert_no_rejections()
     # Stats for the operator.
-    code, out = await ocop_bot("outbox", "stats", env=env_for(url), cwd=tmp_path)
-    assert code == 0 and re.search(rf"telegram +0 +{REMINDED}\b", out), out
+    stats = await asyncio.to_thread(
+        ocop_here, tmp_path / "var", "outbox", "stats", OCOP_DATABASE_URL=url
+    )
+    assert stats.returncode == 0, stats.stderr
+    assert re.search(rf"telegram +0 +{REMINDED}\b", stats.stdout), stats.stdout
 
 
 FAN_OUT = 200  # people in the default run; bench/crash_fanout.py runs 5,000
