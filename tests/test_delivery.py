@@ -21,7 +21,9 @@ from bot.outbox.delivery import DeliveryConfig, OutboxDelivery
 from bot.outbox.pacing import ChatPacer
 from bot.settings import Settings
 from ocop_core.clock import ShiftedClock
+from ocop_core.db import make_engine, session_factory
 from ocop_core.models import Account, AccountStatus, Outbox, OutboxStatus
+from ocop_core.services.context import CoreContext
 from ocop_core.services.outbox import PRIORITY_NOTICE, PRIORITY_REMINDER, enqueue_many
 from tests.conftest import Core, vn_time
 from tests.fakes.telegram_api import FakeTelegramServer, Person, RateLimits
@@ -304,6 +306,30 @@ def test_pacer_keeps_a_reserve_for_replies() -> None:
         assert pacer.chat_wait("other") == 0.0
 
     asyncio.run(scenario())
+
+
+async def test_chat_rate_setting_paces_each_chat(sqlite_url: str, tmp_path: Path) -> None:
+    """OCOP_TELEGRAM_CHAT_RATE reaches the channel's pacer (the e2e journeys run the fake at
+    Telegram's limits ×5 and the bot with this ×5): after a burst of 3 in one chat, the next
+    message waits 1/(0.9 × rate) s."""
+    engine = make_engine(sqlite_url)
+    conversations = Conversations(
+        session_factory(engine), CoreContext(data_dir=tmp_path / "d"), build_flows()
+    )
+    waits = {}
+    for rate in (1.0, 5.0):
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=tmp_path / "var",
+            telegram_token="123:ABC",
+            telegram_chat_rate=rate,
+        )
+        channel = TelegramChannel(settings, conversations)
+        for _ in range(3):
+            await asyncio.wait_for(channel.pacer.wait("42"), 1)
+        waits[rate] = channel.pacer.chat_wait("42")
+    await engine.dispose()
+    assert waits[5.0] <= 1 / 4.5 < 0.5 < waits[1.0] <= 1 / 0.9, waits
 
 
 def test_jump_clock_starts_where_told() -> None:
