@@ -309,7 +309,7 @@ def test_pacer_keeps_a_reserve_for_replies() -> None:
 
 
 async def test_chat_rate_setting_paces_each_chat(sqlite_url: str, tmp_path: Path) -> None:
-    """OCOP_TELEGRAM_CHAT_RATE reaches the channel's pacer (the e2e journeys run the fake at
+    """OCOP_TELEGRAM_CHAT_RATE reaches the Telegram sender's pacer (the e2e journeys run the fake at
     Telegram's limits ×5 and the bot with this ×5): after a burst of 3 in one chat, the next
     message waits 1/(0.9 × rate) s."""
     engine = make_engine(sqlite_url)
@@ -326,8 +326,8 @@ async def test_chat_rate_setting_paces_each_chat(sqlite_url: str, tmp_path: Path
         )
         channel = TelegramChannel(settings, conversations)
         for _ in range(3):
-            await asyncio.wait_for(channel.pacer.wait("42"), 1)
-        waits[rate] = channel.pacer.chat_wait("42")
+            await asyncio.wait_for(channel.sender.pacer.wait("42"), 1)
+        waits[rate] = channel.sender.pacer.chat_wait("42")
     await engine.dispose()
     assert waits[5.0] <= 1 / 4.5 < 0.5 < waits[1.0] <= 1 / 0.9, waits
 
