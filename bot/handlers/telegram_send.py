@@ -62,11 +62,6 @@ class TelegramSender:
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.telegram_file_url)
             .updater(None)  # we poll ourselves: an offset is confirmed only once stored
-            # httpcore checks every pooled connection before each request (syscalls each; a
-            # fifth of the CPU of a fan-out with PTB's 256). 16 carry Telegram's 30 msg/s even
-            # at 0.5 s a request; a send waits for a free one rather than failing after 1 s.
-            .connection_pool_size(16)
-            .pool_timeout(20.0)
             .build()
         )
         # Shared by replies and the outbox (bot/outbox/delivery.py): bulk never crowds out replies.
