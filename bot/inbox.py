@@ -161,12 +161,12 @@ class SentJournal:
 _INBOX = InboxItem.__table__  # type: ignore[attr-defined]
 _EARLIER = _INBOX.alias("earlier")
 _OPEN = tuple(str(s) for s in OPEN)
-_OLDER_OPEN = exists().where(
+_OPEN_OF_SAME_CHAT = (  # another row of the row's chat that is still open
     _EARLIER.c.channel == _INBOX.c.channel,
     _EARLIER.c.chat_key == _INBOX.c.chat_key,
     _EARLIER.c.status.in_(_OPEN),
-    _EARLIER.c.id < _INBOX.c.id,
 )
+_OLDER_OPEN = exists().where(*_OPEN_OF_SAME_CHAT, _EARLIER.c.id < _INBOX.c.id)
 _HEADS = (
     core_select(_INBOX)
     .where(
@@ -200,11 +200,7 @@ _CLOSE = (
         lease_until=None,
     )
 )
-_NOTHING_OPEN = ~exists().where(
-    _EARLIER.c.channel == _INBOX.c.channel,
-    _EARLIER.c.chat_key == _INBOX.c.chat_key,
-    _EARLIER.c.status.in_(_OPEN),
-)
+_NOTHING_OPEN = ~exists().where(*_OPEN_OF_SAME_CHAT)
 _SKIPPED_DUE = (
     core_select(_INBOX.c.chat_key, func.count())
     .where(
