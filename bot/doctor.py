@@ -171,6 +171,8 @@ async def check_telegram(settings: Settings) -> list[CheckResult]:
     from telegram import Bot
     from telegram.error import InvalidToken, TelegramError
 
+    from bot.handlers.telegram_http import AiohttpRequest
+
     title = "Telegram token valid (getMe)"
     if settings.telegram_token is None:
         return [_result("telegram.token", title, SKIP, "OCOP_TELEGRAM_TOKEN not set")]
@@ -178,6 +180,8 @@ async def check_telegram(settings: Settings) -> list[CheckResult]:
         settings.telegram_token.get_secret_value(),
         base_url=settings.telegram_api_url,
         base_file_url=settings.telegram_file_url,
+        request=AiohttpRequest(1),  # the bot's own transport, checked
+        get_updates_request=AiohttpRequest(1),
     )
     try:
         async with bot:  # initialize() calls getMe

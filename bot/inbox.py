@@ -200,6 +200,41 @@ _CLOSE = (
         lease_until=None,
     )
 )
+# One statement, many rows (SQLAlchemy batches them into multi-row VALUES): compiled once,
+# whatever the number of updates in a round. A stored key is a redelivery: no row back.
+_STORE_PG, _STORE_SQLITE = (
+    insert(_INBOX)
+    .on_conflict_do_nothing(index_elements=["channel", "update_key"])
+    .returning(_INBOX.c.update_key)
+    for insert in (postgresql.insert, sqlite.insert)
+)
+_REPLIES = bindparam("replies", type_=_INBOX.c.replies.type)
+_FINISHED = (  # leaving ``pending``; the replies are kept on the batch's first row only
+    _INBOX.c.id.in_(bindparam("ids", expanding=True)),
+    _INBOX.c.status == str(InboxStatus.PENDING),
+    _INBOX.c.worker == bindparam("me"),
+)
+_FINISH_ANSWERING = (
+    update(_INBOX)
+    .where(*_FINISHED)
+    .values(
+        status=str(InboxStatus.ANSWERING),
+        replies=case((_INBOX.c.id == bindparam("first"), _REPLIES), else_=null()),
+        payload={},
+        done_at=bindparam("now"),
+    )
+)
+_FINISH_DONE = (
+    update(_INBOX)
+    .where(*_FINISHED)
+    .values(
+        status=str(InboxStatus.DONE),
+        replies=None,
+        payload={},
+        chat_key="",
+        done_at=bindparam("now"),
+    )
+)
 _NOTHING_OPEN = ~exists().where(*_OPEN_OF_SAME_CHAT)
 _SKIPPED_DUE = (
     core_select(_INBOX.c.chat_key, func.count())
@@ -323,14 +358,8 @@ class Inbox:
                     "worker": "",
                 }
             )
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        stmt = (
-            insert(_INBOX)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["channel", "update_key"])
-            .returning(_INBOX.c.update_key)
-        )
-        stored = set((await s.exec(stmt)).scalars().all())  # type: ignore[call-overload]
+        stmt = _STORE_PG if self._dialect == "postgresql" else _STORE_SQLITE
+        stored = set((await s.exec(stmt, params=rows)).scalars().all())  # type: ignore[call-overload]
         new = []
         for row in rows:  # a key twice in one call is new once
             new.append(row["update_key"] in stored)
@@ -349,26 +378,11 @@ class Inbox:
         """In the transaction of the batch's effects: the rows leave ``pending`` (with the
         replies still to send), or the whole transaction fails if another process took them."""
         ids = [i.id for i in batch]
-        status = InboxStatus.ANSWERING if replies else InboxStatus.DONE
-        stored = bindparam("replies", replies or None, type_=_INBOX.c.replies.type)
-        result = await s.exec(  # type: ignore[call-overload]
-            update(_INBOX)
-            .where(
-                _INBOX.c.id.in_(ids),
-                _INBOX.c.status == str(InboxStatus.PENDING),
-                _INBOX.c.worker == WORKER_ID,
-            )
-            .values(
-                status=str(status),
-                # The replies are kept on the batch's first row only.
-                replies=case((_INBOX.c.id == ids[0], stored), else_=null())
-                if len(ids) > 1
-                else stored,
-                payload={},
-                chat_key="" if status == InboxStatus.DONE else _INBOX.c.chat_key,
-                done_at=_now(),
-            )
-        )
+        params: dict[str, Any] = {"ids": ids, "me": WORKER_ID, "now": _now()}
+        if replies:
+            params |= {"first": ids[0], "replies": replies}
+        stmt = _FINISH_ANSWERING if replies else _FINISH_DONE
+        result = await s.exec(stmt, params=params)  # type: ignore[call-overload]
         if int(result.rowcount or 0) != len(ids):
             raise LostLease(f"inbox rows {ids} were taken by another process")
 

@@ -16,8 +16,10 @@ from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.flows.types import Capabilities, Choice, FileIn, Kind, Outgoing, Reply, UploadSlot
@@ -136,14 +138,34 @@ def token_for(version: int) -> str:
     return alphabet[(version // 36) % 36] + alphabet[version % 36]
 
 
+# Built once (every message loads and saves its person's state); the save is a Core UPDATE on
+# the table, without the ORM's bulk-update bookkeeping.
+_STATE = select(ConversationState).where(
+    col(ConversationState.account_id) == bindparam("account_id")
+)
+_STATE_LOCKED = _STATE.with_for_update()
+_STATES = ConversationState.__table__  # type: ignore[attr-defined]
+_SAVE_STATE = (
+    update(_STATES)
+    .where(
+        _STATES.c.account_id == bindparam("of_account"),
+        _STATES.c.version == bindparam("of_version"),
+    )
+    .values(
+        flow=bindparam("new_flow"),
+        step=bindparam("new_step"),
+        data=bindparam("new_data", type_=_STATES.c.data.type),
+        version=bindparam("new_version"),
+        updated_at=bindparam("new_updated_at", type_=_STATES.c.updated_at.type),
+    )
+)
+
+
 async def load_state(s: AsyncSession, account: Account, *, lock: bool) -> ConversationState:
     """The person's state row, locked on PostgreSQL so two quick messages run one at a time."""
-    from sqlmodel import select
-
-    stmt = select(ConversationState).where(ConversationState.account_id == account.id)
-    if lock:
-        stmt = stmt.with_for_update()
-    state = (await s.exec(stmt)).first()
+    stmt = _STATE_LOCKED if lock else _STATE
+    params = {"account_id": account.id}
+    state = (await s.exec(stmt, params=params)).first()
     if state is None:
         state = ConversationState(account_id=account.id or 0, data={}, version=0)
         try:
@@ -151,7 +173,7 @@ async def load_state(s: AsyncSession, account: Account, *, lock: bool) -> Conver
                 s.add(state)
                 await s.flush()
         except IntegrityError:
-            state = (await s.exec(stmt)).one()
+            state = (await s.exec(stmt, params=params)).one()
     return state
 
 
@@ -159,15 +181,30 @@ async def save_state(
     s: AsyncSession, state: ConversationState, flow: str, step: str, data: dict[str, Any], now: Any
 ) -> bool:
     """Compare-and-set on ``version``: a concurrent writer makes this return False."""
-    result = await s.exec(
-        update(ConversationState)
-        .where(
-            col(ConversationState.account_id) == state.account_id,
-            col(ConversationState.version) == state.version,
-        )
-        .values(flow=flow, step=step, data=data, version=state.version + 1, updated_at=now)
+    result = await s.exec(  # type: ignore[call-overload]
+        _SAVE_STATE,
+        params={
+            "of_account": state.account_id,
+            "of_version": state.version,
+            "new_flow": flow,
+            "new_step": step,
+            "new_data": data,
+            "new_version": state.version + 1,
+            "new_updated_at": now,
+        },
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    # The loaded object follows the row, without the ORM writing it again.
+    for name, value in (
+        ("flow", flow),
+        ("step", step),
+        ("data", data),
+        ("version", state.version + 1),
+        ("updated_at", now),
+    ):
+        set_committed_value(state, name, value)
+    return True
 
 
 def offered_choices(reply: Reply) -> list[list[str]]:

@@ -34,6 +34,7 @@ from telegram.ext import Application
 from bot import metrics
 from bot.flows.types import Reply
 from bot.handlers.rendering import screen, split_text
+from bot.handlers.telegram_http import AiohttpRequest
 from bot.outbox.delivery import DeliveryResult, Outcome
 from bot.outbox.pacing import ChatPacer
 from bot.settings import Settings
@@ -62,6 +63,8 @@ class TelegramSender:
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.telegram_file_url)
             .updater(None)  # we poll ourselves: an offset is confirmed only once stored
+            .request(AiohttpRequest())
+            .get_updates_request(AiohttpRequest(1))
             .build()
         )
         # Shared by replies and the outbox (bot/outbox/delivery.py): bulk never crowds out replies.

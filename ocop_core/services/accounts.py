@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -10,6 +13,16 @@ from ocop_core.errors import Forbidden, ValidationError
 from ocop_core.i18n import N_, normalise_locale
 from ocop_core.models import Account, AccountCommune, AccountStatus, Commune, Province, Role
 from ocop_core.services.context import CoreContext
+
+# Built once: every message looks its person up, and building a statement costs more than
+# running it on SQLite.
+_BY_PLATFORM_ID = select(Account).where(
+    col(Account.channel) == bindparam("channel"),
+    col(Account.platform_user_id) == bindparam("platform_user_id"),
+)
+# Nobody reads the last interaction closer than this; a write per message would double the
+# writes of a conversation step.
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 async def get_or_create_account(
@@ -22,11 +35,12 @@ async def get_or_create_account(
     display_name: str = "",
     locale: str | None = None,
 ) -> Account:
-    """The account for this person on this channel; touches ``last_interaction_at``."""
-    stmt = select(Account).where(
-        Account.channel == channel, Account.platform_user_id == platform_user_id
+    """The account for this person on this channel; touches ``last_interaction_at`` (to the
+    minute)."""
+    found = await s.exec(
+        _BY_PLATFORM_ID, params={"channel": channel, "platform_user_id": platform_user_id}
     )
-    account = (await s.exec(stmt)).first()
+    account = found.first()
     now = ctx.clock.now()
     if account is None:
         account = Account(
@@ -38,12 +52,16 @@ async def get_or_create_account(
             created_at=now,
         )
         s.add(account)
-    else:
+        account.last_interaction_at = now
+        await s.flush()  # the id, for what follows
+        return account
+    if account.chat_id != chat_id:
         account.chat_id = chat_id
-        if account.status == AccountStatus.STOPPED:
-            account.status = AccountStatus.ACTIVE  # they wrote again: they want messages
-    account.last_interaction_at = now
-    await s.flush()
+    if account.status == AccountStatus.STOPPED:
+        account.status = AccountStatus.ACTIVE  # they wrote again: they want messages
+    last = account.last_interaction_at
+    if last is None or not timedelta(0) <= now - last < TOUCH_EVERY:
+        account.last_interaction_at = now
     return account
 
 
