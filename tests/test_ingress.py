@@ -55,6 +55,21 @@ def open_rows(data_dir: Path) -> int:
         return int(db.execute(OPEN_ROWS).fetchone()[0])
 
 
+def in_doubt(data_dir: Path) -> set[str]:
+    """Chats whose replies were stored and maybe sent when the process died: the only ones
+    that may hear a reply twice (sent, and killed before noting it; at least once beats lost)."""
+    with sqlite3.connect(data_dir / "ocop.sqlite3", timeout=30) as db:
+        rows = db.execute("SELECT chat_key FROM inbox WHERE status = 'answering'").fetchall()
+    return {str(chat) for (chat,) in rows}
+
+
+def assert_once_but_in_doubt(counts: dict[str, int], doubt: set[str]) -> None:
+    assert all(counts.values()), counts  # nobody lost
+    twice = {chat for chat, n in counts.items() if n > 1}
+    assert twice <= doubt, (twice, doubt)  # a stored update or a noted reply: never again
+    assert max(counts.values()) <= 2, counts
+
+
 async def until(predicate: Callable[[], bool], timeout: float = 60, what: str = "") -> None:  # noqa: ASYNC109
     """Poll a condition the fakes cannot signal (the bot's own database)."""
     loop = asyncio.get_running_loop()
@@ -91,14 +106,18 @@ async def test_telegram_kill_9_after_40_updates(
         await telegram.drain_updates(30)  # all 40 acknowledged: stored in the inbox
         await bot.stop(signal.SIGKILL)
         answered_before = sum(1 for p in people if p.inbox)
+        doubt = in_doubt(data)
         await bot.start()
         await telegram.wait_until(lambda: all(p.inbox for p in people), 60)
         await until(lambda: open_rows(data) == 0, what="the inbox to empty")
     finally:
         await bot.stop()
-    counts = [len(p.inbox) for p in people]
-    print(f"{mode}: {answered_before}/40 answered before kill -9, replies per person {set(counts)}")
-    assert counts == [1] * 40, counts
+    counts = {str(p.id): len(p.inbox) for p in people}
+    print(
+        f"{mode}: {answered_before}/40 answered before kill -9, {len(doubt)} in doubt, "
+        f"replies per person {set(counts.values())}"
+    )
+    assert_once_but_in_doubt(counts, doubt)
     assert all("Chọn ngôn ngữ" in (p.last_text() or "") for p in people)
 
 
@@ -212,6 +231,7 @@ async def test_zalo_kill_9_after_24_messages_and_redelivery(
             await zalo.deliver(zalo_update(p.id, n))  # returns once the bot answered 200
         await bot.stop(signal.SIGKILL)
         answered_before = sum(1 for p in people if p.inbox)
+        doubt = in_doubt(data)
         await bot.start()
         # Zalo delivers some of them again after the crash: still handled once.
         for n, p in enumerate(people[:12]):
@@ -220,9 +240,12 @@ async def test_zalo_kill_9_after_24_messages_and_redelivery(
         await until(lambda: open_rows(data) == 0, what="the inbox to empty")
     finally:
         await bot.stop()
-    counts = [len(p.inbox) for p in people]
-    print(f"zalo: {answered_before}/24 answered before kill -9, replies per person {set(counts)}")
-    assert counts == [1] * 24, counts
+    counts = {p.id: len(p.inbox) for p in people}
+    print(
+        f"zalo: {answered_before}/24 answered before kill -9, {len(doubt)} in doubt, "
+        f"replies per person {set(counts.values())}"
+    )
+    assert_once_but_in_doubt(counts, doubt)
     assert all(d.status == 200 for d in zalo.deliveries)
 
 

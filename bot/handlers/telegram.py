@@ -44,6 +44,7 @@ WEBHOOK_PATH = "/telegram/webhook"
 MAX_WEBHOOK_BODY = 1024 * 1024  # an update is a few kB; anything near this is not Telegram
 POLL_TIMEOUT = 20
 FLOOD_MAX = 12  # waiting messages per chat (an album of 10 photos must still pass)
+PARSED_KEPT = 2000  # parsed updates kept for handling here (a few seconds of heavy load)
 
 # The inbox rows being processed in this task (their done-marking joins the step's transaction).
 _BATCH: ContextVar[list[Item] | None] = ContextVar("telegram_batch", default=None)
@@ -75,6 +76,9 @@ class TelegramChannel:
             flood_limit=FLOOD_MAX,  # more waiting than this are kept but not answered one by one
         )
         self._poller: asyncio.Task[None] | None = None
+        # Updates this process stored, already parsed: handled here (the usual case), they
+        # are not parsed again from their row. Bounded, as another process may take some.
+        self._parsed: dict[str, Update] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -114,7 +118,7 @@ class TelegramChannel:
                     read_timeout=POLL_TIMEOUT + 10,
                 )
                 if updates:
-                    await self.inbox.put_many([_new_item(u) for u in updates])
+                    await self.inbox.put_many([self._new_item(u) for u in updates])
                     offset = updates[-1].update_id + 1
                 delay = 1.0
             except asyncio.CancelledError:
@@ -149,7 +153,7 @@ class TelegramChannel:
             return web.Response(status=413)
         try:
             update = Update.de_json(json.loads(raw), self.app.bot)
-            item = _new_item(update)
+            item = self._new_item(update)
         except Exception:
             return web.Response(status=400)
         # Stored (committed) before the 200: a crash from here on loses nothing.
@@ -165,7 +169,7 @@ class TelegramChannel:
     async def process(self, batch: list[Item]) -> None:
         token = _BATCH.set(batch)
         try:
-            updates = [Update.de_json(i.payload, self.app.bot) for i in batch]
+            updates = [self._update_of(i) for i in batch]
             if len(updates) > 1 or batch[0].group_key:
                 messages = sorted(
                     (u.message for u in updates if u.message is not None),
@@ -177,6 +181,17 @@ class TelegramChannel:
             await self._on_update(updates[0])
         finally:
             _BATCH.reset(token)
+
+    def _new_item(self, update: Update) -> NewItem:
+        item = _new_item(update)
+        if len(self._parsed) >= PARSED_KEPT:
+            del self._parsed[next(iter(self._parsed))]  # the oldest
+        self._parsed[item.update_key] = update
+        return item
+
+    def _update_of(self, item: Item) -> Update:
+        parsed = self._parsed.pop(item.update_key, None)
+        return parsed if parsed is not None else Update.de_json(item.payload, self.app.bot)
 
     async def flood_notice(self, batch: list[Item], skipped: int) -> None:
         """Messages skipped as a flood: said once, when the rest of the chat is answered."""
