@@ -33,6 +33,7 @@ from tests.reminders_world import (
     by_person,
     days,
     dossier_at,
+    fire_counts,
     outbox_log,
     seed_producers,
     simulate,
@@ -381,3 +382,35 @@ async def test_two_dispatchers_hand_each_fire_over_once(core: Core) -> None:
         keys = (await s.exec(select(Outbox.idempotency_key))).all()
         sent = (await s.exec(select(func.count()).where(Fire.status == FireStatus.SENT))).one()
     assert len(keys) == len(set(keys)) == sent == 400
+
+
+async def test_a_pass_that_fails_half_way_leaves_the_next_one_right(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary tables stay with the pooled connection between passes: a pass that dies
+    after filling them (rolled back) must not leave rows, or a missing table, to the next."""
+    from ocop_core.reminders import compute
+
+    await _lai_chau_world(core)
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("the database went away half-way")
+
+    async def failing_pass() -> None:
+        monkeypatch.setattr(compute, "want_commune_checks", broken)
+        with pytest.raises(RuntimeError):
+            async with core.session() as s:
+                await compute.compute_fires(s, core.ctx)
+        monkeypatch.undo()
+
+    core.clock.set(vn_time(2024, 10, 16, 8, 0))
+    await failing_pass()  # the connection's first pass: its tables' creation is rolled back
+    await tick(core)
+    wanted = (await fire_counts(core))[FireStatus.PENDING]
+    assert wanted > 0
+    core.clock.set(vn_time(2024, 10, 17, 8, 0))
+    await failing_pass()  # the tables stay, its rows are rolled back
+    async with core.session() as s:
+        stats = await compute.compute_fires(s, core.ctx)
+    assert stats.written == 0 and stats.cancelled == 0  # nothing left over, nothing lost
+    assert (await fire_counts(core))[FireStatus.PENDING] == wanted

@@ -50,7 +50,7 @@ from ocop_core.reminders.temp import (
     FIRE,
     WANTED,
     create_temp_tables,
-    drop_temp_tables,
+    empty_temp_tables,
 )
 from ocop_core.services.context import CoreContext
 from ocop_core.services.rollover import roll_over
@@ -97,9 +97,9 @@ async def compute_fires(
     stats.wanted = int(counted.scalar() or 0)
     stats.written = await _upsert(conn, now)
     stats.cancelled = await _cancel_unwanted(conn, now)
-    # On failure the caller's rollback undoes the temporary tables too (DDL is transactional on
-    # both databases); on success they are dropped so the pooled connection is clean.
-    await drop_temp_tables(conn)
+    # On failure the caller's rollback undoes what was written to the temporary tables (and
+    # their creation: DDL is transactional on both databases).
+    await empty_temp_tables(conn)
     stats.seconds = _time.perf_counter() - started
     return stats
 
