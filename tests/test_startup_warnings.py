@@ -49,3 +49,13 @@ async def test_run_warns_once_about_links_quiet_hours_and_sqlite(tmp_path: Path)
     assert shared.startswith("Warning: SQLite shared by 2 running bot processes")
     assert "move to PostgreSQL (docs/deploy.md)" in shared
     assert not list((tmp_path / "var" / "run").glob("*.pid"))  # removed at exit
+
+
+async def test_stopped_the_moment_it_is_ready_it_exits_cleanly(tmp_path: Path) -> None:
+    """The first reminders pass starts with the bot: a stop during it waits for it, instead of
+    cancelling it mid-transaction (that hung the exit until the 30 s kill)."""
+    bot = BotProcess(tmp_path / "var", {})
+    await bot.start()
+    assert await bot.stop() == 0, bot.log
+    assert "Stopped." in bot.log
+    assert "Traceback" not in bot.log, bot.log

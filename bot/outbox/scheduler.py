@@ -10,8 +10,9 @@ over durable tables, plus the outbox delivery loop. No job per reminder; nothing
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,9 @@ def delivery_channels(channels: Iterable[Any]) -> dict[str, DeliveryChannel]:
     return found
 
 
+JOB_STOP_WAIT = 20.0  # seconds a running pass may take to finish when the bot stops
+
+
 class ReminderScheduler:
     def __init__(
         self,
@@ -59,10 +63,11 @@ class ReminderScheduler:
             DeliveryConfig(lease=app.settings.outbox_lease_seconds, quiet=self.quiet),
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._running: set[asyncio.Task[None]] = set()
         now = datetime.now(UTC)
         common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
         self.scheduler.add_job(
-            self.compute_job,
+            self._tracked(self.compute_job),
             "interval",
             seconds=compute_every.total_seconds(),
             next_run_time=now,
@@ -70,7 +75,7 @@ class ReminderScheduler:
             **common,
         )
         self.scheduler.add_job(
-            self.dispatch_job,
+            self._tracked(self.dispatch_job),
             "interval",
             seconds=dispatch_every.total_seconds(),
             next_run_time=now + dispatch_every,
@@ -79,7 +84,7 @@ class ReminderScheduler:
         )
 
         self.scheduler.add_job(
-            self.retention_job,
+            self._tracked(self.retention_job),
             "interval",
             hours=6,
             next_run_time=now + timedelta(minutes=1),
@@ -106,8 +111,28 @@ class ReminderScheduler:
         self.scheduler.start()
 
     async def stop(self) -> None:
+        """Running passes finish first: APScheduler's shutdown cancels them mid-transaction, and
+        a pass left running while the engine closed hung the process's exit."""
+        self.scheduler.pause()  # no new runs
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=JOB_STOP_WAIT)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         self.scheduler.shutdown(wait=False)
         await self.delivery.stop()
+
+    def _tracked(self, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)  # type: ignore[arg-type]
+            try:
+                await job()
+            finally:
+                self._running.discard(task)  # type: ignore[arg-type]
+
+        return run
 
     async def compute_job(self) -> None:
         try:
