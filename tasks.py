@@ -70,16 +70,16 @@ def run(args: list[str]) -> int:
 
 
 def _parallel(args: list[str]) -> list[str]:
-    """pytest-xdist options: three workers per core, at most 8 unless there are more cores (a
-    worker mostly waits for a bot process or a paced fake platform; on 2 cores 6 workers took
-    137 s, 4 took 144 s, 2 took 173 s and 8 took 170 s, and with one core busy elsewhere 6 took
-    163 s against 190-220 s for 4), idle workers take tests from busy ones. Left out when the
-    caller chose (``-n 0``, ``-p no:xdist``) or wants a debugger (``--pdb``)."""
+    """pytest-xdist options: two workers per core, at most 8 unless there are more cores (a
+    worker often waits for a bot process or a paced fake platform, but the run is CPU-bound: on
+    2 cores, 2026-12-01, 4 workers took 160 s and 6 took 180 s; idle workers take tests from
+    busy ones). Left out when the caller chose (``-n 0``, ``-p no:xdist``) or wants a debugger
+    (``--pdb``)."""
     chosen = any(a.startswith(("-n", "--numprocesses")) for a in args)
     if chosen or "no:xdist" in args or "--pdb" in args:
         return []
     cores = os.cpu_count() or 1
-    workers = max(cores, min(8, 3 * cores))
+    workers = max(cores, min(8, 2 * cores))
     return ["-n", str(workers), "--dist", "worksteal"]
 
 
