@@ -1,9 +1,9 @@
 """python-telegram-bot's HTTP over aiohttp instead of httpx.
 
 PTB sends through a replaceable ``BaseRequest`` (its documented extension point; PTB's own
-ptbcontrib has an aiohttp one, not published on PyPI). Measured on this project's bench
-machine, an httpx request cost 1.5 ms of CPU with 16 in flight, aiohttp's 0.24 ms: with one
-reply per update, httpx was a third of the bot's whole budget (bench/README.md, Throughput).
+ptbcontrib has an aiohttp one, not published on PyPI). Measured by ``bench/http_clients.py``,
+an httpx request cost about 2 ms of CPU with 16 in flight, aiohttp's 0.25 ms: with one reply
+per update, httpx was a third of the bot's whole budget (bench/README.md, Throughput).
 aiohttp is already the bot's web server and its Zalo client.
 
 The wire format stays PTB's: a form (urlencoded, or multipart with files), PTB's timeouts and
