@@ -236,32 +236,30 @@ _FINISH_DONE = (
     )
 )
 _NOTHING_OPEN = ~exists().where(*_OPEN_OF_SAME_CHAT)
+
+
+def _of_chats(status: InboxStatus) -> tuple[Any, ...]:
+    """Rows of this channel (``ch``) with this status in the chats ``chats``."""
+    return (
+        _INBOX.c.channel == bindparam("ch"),
+        _INBOX.c.status == str(status),
+        _INBOX.c.chat_key.in_(bindparam("chats", expanding=True)),
+    )
+
+
 _SKIPPED_DUE = (
     core_select(_INBOX.c.chat_key, func.count())
-    .where(
-        _INBOX.c.channel == bindparam("ch"),
-        _INBOX.c.status == str(InboxStatus.SKIPPED),
-        _INBOX.c.chat_key.in_(bindparam("chats", expanding=True)),
-        _NOTHING_OPEN,
-    )
+    .where(*_of_chats(InboxStatus.SKIPPED), _NOTHING_OPEN)
     .group_by(_INBOX.c.chat_key)
 )
 _TAKE_SKIPPED = (
     update(_INBOX)
-    .where(
-        _INBOX.c.channel == bindparam("ch"),
-        _INBOX.c.status == str(InboxStatus.SKIPPED),
-        _INBOX.c.chat_key.in_(bindparam("chats", expanding=True)),
-    )
+    .where(*_of_chats(InboxStatus.SKIPPED))
     .values(status=str(InboxStatus.DONE), payload={}, chat_key="", done_at=bindparam("now"))
 )
 _PENDING_PER_CHAT = (
     core_select(_INBOX.c.chat_key, func.count())
-    .where(
-        _INBOX.c.channel == bindparam("ch"),
-        _INBOX.c.status == str(InboxStatus.PENDING),
-        _INBOX.c.chat_key.in_(bindparam("chats", expanding=True)),
-    )
+    .where(*_of_chats(InboxStatus.PENDING))
     .group_by(_INBOX.c.chat_key)
 )
 

@@ -46,6 +46,7 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning
 
 from tests.fakes import FakeTelegramServer, RateLimits, Window, sample_jpeg
+from tests.fakes.base import serving
 from tests.fakes.telegram_fixtures import fake_telegram
 
 __all__ = ["fake_telegram"]  # re-exported fixture, so pytest finds it in this module
@@ -585,19 +586,14 @@ async def webhook_bot(
 
     web_app = web.Application()
     web_app.router.add_post("/telegram/webhook", webhook)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    await app.initialize()
-    await app.start()
-    try:
-        yield app, f"http://127.0.0.1:{port}/telegram/webhook", statuses
-    finally:
-        await app.stop()
-        await app.shutdown()
-        await runner.cleanup()
+    async with serving(web_app) as base:
+        await app.initialize()
+        await app.start()
+        try:
+            yield app, f"{base}/telegram/webhook", statuses
+        finally:
+            await app.stop()
+            await app.shutdown()
 
 
 async def test_webhook_delivery_with_secret_header(fake_telegram: FakeTelegramServer) -> None:
@@ -653,14 +649,12 @@ async def test_webhook_posts_chats_side_by_side_and_each_chat_in_order(
 
     web_app = web.Application()
     web_app.router.add_post("/hook", webhook)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
     try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-        async with fake_telegram.application_builder().updater(None).build() as app:
-            assert await app.bot.set_webhook(url)
+        async with (
+            serving(web_app) as base,
+            fake_telegram.application_builder().updater(None).build() as app,
+        ):
+            assert await app.bot.set_webhook(f"{base}/hook")
             await alice.send_text("a1")
             await alice.send_text("a2")
             await bob.send_text("b1")
@@ -673,7 +667,6 @@ async def test_webhook_posts_chats_side_by_side_and_each_chat_in_order(
             assert await app.bot.delete_webhook()
     finally:
         release.set()
-        await runner.cleanup()
 
 
 # --------------------------------------------------------------------------------------------

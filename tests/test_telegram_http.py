@@ -15,6 +15,7 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError, TimedOut
 
 from bot.handlers.telegram_http import AiohttpRequest
+from tests.fakes.base import serving
 
 TOKEN = "123456:test-token-for-the-transport"
 
@@ -55,16 +56,11 @@ async def api() -> AsyncIterator[tuple[Recorder, str]]:
     recorder = Recorder()
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", recorder.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield recorder, f"http://127.0.0.1:{port}/bot"
-    finally:
-        recorder.release.set()
-        await runner.cleanup()
+    async with serving(app) as base:
+        try:
+            yield recorder, f"{base}/bot"
+        finally:
+            recorder.release.set()  # a hanging call ends before the server stops
 
 
 def _bot(base_url: str, request: AiohttpRequest) -> Bot:

@@ -9,14 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-__all__ = ["FakeServer"]
+__all__ = ["FakeServer", "serving"]
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application) -> AsyncIterator[str]:
+    """A test's own small aiohttp app (a bot's webhook route, a tiny API) on a free loopback
+    port: yields its base URL, stopped on the way out."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 class FakeServer:
