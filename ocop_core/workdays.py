@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 
-import holidays
+if TYPE_CHECKING:
+    import holidays
 
 __all__ = ["add_working_days", "holidays_in", "is_working_day", "working_days_between"]
 
@@ -20,6 +22,10 @@ __all__ = ["add_working_days", "holidays_in", "is_working_day", "working_days_be
 def _calendar(year: int) -> holidays.HolidayBase:
     # One calendar per year: the package computes lunar holidays per year on demand, and a small
     # per-year cache keeps lookups O(1) without growing one object across every year ever asked.
+    # Imported here: the package loads every country's and calendar's tables (~0.1 s), which
+    # every start of `ocop-bot` would pay though most commands never count a working day.
+    import holidays
+
     return holidays.country_holidays("VN", years=year)
 
 

@@ -7,13 +7,11 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+if TYPE_CHECKING:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.worksheet.worksheet import Worksheet
 
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATE_FORMAT = "dd/mm/yyyy"
@@ -27,6 +25,9 @@ class Column:
 
 
 def _header(ws: Worksheet, columns: Sequence[Column]) -> list[WriteOnlyCell]:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     bold = Font(bold=True)
     fill = PatternFill("solid", fgColor="DDEBDD")
     wrap = Alignment(wrap_text=True, vertical="top")
@@ -42,6 +43,8 @@ def _value(ws: Worksheet, column: Column, value: Any) -> Any:
     if value is None or value == "":
         return None
     if column.kind == "date" and isinstance(value, date):
+        from openpyxl.cell import WriteOnlyCell
+
         cell = WriteOnlyCell(ws, value=value)
         cell.number_format = DATE_FORMAT
         return cell
@@ -56,6 +59,11 @@ def workbook_bytes(
     title: str, columns: Sequence[Column], rows: Iterable[Sequence[Any]], *, total: int
 ) -> bytes:
     """One sheet named ``title``; ``total`` is the number of rows (the filter range needs it)."""
+    # openpyxl is imported where a workbook is written (here and in _header/_value): loading it
+    # costs every start of `ocop-bot` ~60 ms, and most starts never write a sheet.
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=title[:31])
     for i, c in enumerate(columns, start=1):
