@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -204,6 +205,10 @@ async def serve(settings: Settings) -> None:
                 chat(app.sessions, app.ctx, user, locale=settings.default_locale)
             )
             task.add_done_callback(lambda _t: stop.set())
+        # Everything made so far (modules, catalogs, plans, the ORM's registries) lives as long as
+        # the process: out of the collector's sight, a full collection no longer walks it, which
+        # under a fan-out stalled the loop ~0.1 s every few seconds (bench/README.md, finding 9).
+        gc.freeze()
         print("Ready. Stop with Ctrl+C.", flush=True)
         try:
             await stop.wait()

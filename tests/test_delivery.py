@@ -218,6 +218,53 @@ async def test_platform_down_for_an_hour_then_everything_goes(
     assert all(r.kind == "outage" for r in server.rejections)
 
 
+async def test_rows_claimed_ahead_go_back_unsent_when_the_breaker_trips(
+    core: Core, server: FakeTelegramServer, telegram: TelegramChannel
+) -> None:
+    """The outbox claims two seconds of sending ahead (57 rows at Telegram's pace). When the
+    platform starts failing, the breaker trips after five failures, and the rows claimed with
+    them go back to the queue without a request each and without losing an attempt."""
+    people = await _people(core, server, 40)
+    await _queue(core, [a for _, a in people])
+    engine = _engine(core, telegram, JumpClock(MORNING), breaker_max=30.0)
+    server.fail_all(502)
+    await engine.start()
+    try:
+        await server.wait_until(
+            lambda: engine.stats.retried + engine.stats.deferred >= 40,
+            timeout=20,
+            what=lambda: f"every row recorded once ({engine.stats})",
+        )
+    finally:
+        await engine.stop()
+    assert 5 <= len(server.rejections) <= 8, len(server.rejections)  # the trip, not the buffer
+    rows = await _rows(core)
+    assert {r.status for r in rows} == {OutboxStatus.QUEUED}
+    untouched = [r for r in rows if r.attempts == 0]
+    assert len(untouched) >= 40 - len(server.rejections), Counter(r.attempts for r in rows)
+
+
+async def test_stopping_puts_back_what_waits_behind_the_pacer(
+    core: Core, server: FakeTelegramServer, telegram: TelegramChannel
+) -> None:
+    """Stopped in the middle of a fan-out, delivery sends nothing more that was still waiting
+    its turn: those rows are queued again at once for the next start, not leased for a minute."""
+    people = await _people(core, server, 80)
+    await _queue(core, [a for _, a in people])
+    engine = _engine(core, telegram, JumpClock(MORNING))
+    await engine.start()
+    await server.wait_until(lambda: len(server.sent) >= 5, timeout=10, what="the first sends")
+    await engine.stop()
+    sent = len(server.sent)
+    rows = await _rows(core)
+    # At 28.5 messages/s the outbox had claimed 57 rows; the few past the pacer went out.
+    assert sum(r.status == OutboxStatus.SENT for r in rows) == sent <= 15
+    waiting = [r for r in rows if r.status == OutboxStatus.QUEUED]
+    assert len(waiting) == 80 - sent
+    now = datetime.now(UTC)
+    assert all(r.attempts == 0 and r.next_attempt_at <= now for r in waiting), waiting[:3]
+
+
 async def test_quiet_hours_hold_reminders_but_not_notices(
     core: Core, server: FakeTelegramServer, telegram: TelegramChannel
 ) -> None:

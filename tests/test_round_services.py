@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from ocop_core.authz import Actor
 from ocop_core.errors import ValidationError
 from ocop_core.models import Dossier, EvaluationRound, Outbox, Role
+from ocop_core.reminders import roll_over_in_steps
 from ocop_core.services import dossiers, rounds
 from ocop_core.services.rollover import roll_over
 from tests.conftest import Core, vn_time
@@ -128,6 +129,32 @@ async def test_missed_30_10_rolls_to_round_1_of_2027_with_one_notice(core: Core)
     for payload in texts:
         assert "đã lỡ đợt 2 năm 2026" in payload["text"]
         assert "đợt 1 năm 2027" in payload["text"] and "30/04/2027" in payload["text"]
+
+
+async def test_many_missed_dossiers_move_a_few_per_transaction_each_once(core: Core) -> None:
+    """The scheduler's pass moves ``step`` dossiers per transaction (SQLite's write lock is
+    released between them): five missed dossiers in steps of two are three transactions, and
+    every dossier moves once, its producer told once."""
+    people = [await core.person(f"p{i}") for i in range(5)]
+    registered = []
+    for _, actor in people:
+        d = await _register(core, actor)  # 01/06/2026: round 2 of 2026
+        async with core.session() as s:
+            await attach_all(s, core, actor, d)
+            await dossiers.submit(s, core.ctx, actor, d)
+        registered.append(d)
+    core.clock.set(vn_time(2026, 10, 31, 9, 0))
+    async with core.session() as s:
+        first = await roll_over(s, core.ctx, limit=2)
+    assert (first.moved, first.notices, first.more) == (2, 2, True)
+    assert await roll_over_in_steps(core.sessions, core.ctx, step=2) == 3  # 2 + 1, then none
+    assert await roll_over_in_steps(core.sessions, core.ctx, step=2) == 0
+    async with core.session() as s:
+        for d in registered:
+            moves = [e.data["to"] for e in await rounds.round_history(s, d)]
+            assert moves == ["national-12-2026#2", "national-12-2027#1"], moves
+        notices = (await s.exec(select(Outbox.account_id))).all()
+    assert sorted(notices) == sorted(account.id for account, _ in people)
 
 
 async def test_transition_moves_a_1489_dossier_to_26_2026_after_21_07_2026(core: Core) -> None:

@@ -97,7 +97,7 @@ class DeliveryConfig:
     max_attempts: int = 15  # transient failures before a row is failed (≈ 3 h with the backoff)
     backoff_base: float = 5.0
     backoff_cap: float = 900.0
-    concurrency: int = 64  # sends in flight per channel
+    concurrency: int = 1000  # rows claimed and not yet sent per channel (≤ 2 s of its pace)
     idle_poll: float = 1.0  # seconds between looks at an empty outbox
     quiet: QuietHours = field(default_factory=QuietHours)
     breaker_after: int = 5  # consecutive transient failures that pause a channel
@@ -204,8 +204,17 @@ class OutboxDelivery:
     # -- claiming and sending -----------------------------------------------------------------
 
     def _max_inflight(self, state: _ChannelState) -> int:
-        # About two seconds of sending at the channel's pace: claimed rows never outlive the lease.
+        # About two seconds of sending at the channel's pace: enough queued behind the pacer to
+        # ride out another transaction holding SQLite's write lock for a second (the reminders
+        # pass moving thousands of dossiers), and claimed rows never outlive the lease.
         return max(2, min(self.config.concurrency, int(state.channel.pacer.rate * 2)))
+
+    def _room(self, state: _ChannelState) -> int:
+        """How many rows to claim now (0: wait for sends to finish first)."""
+        room = self._max_inflight(state) - len(state.inflight)
+        if state.failures >= self.config.breaker_after:
+            return min(room, 1 - len(state.inflight))  # probing: one message at a time
+        return room
 
     async def _loop(self, name: str, *, until_idle: bool) -> None:
         state = self.states[name]
@@ -214,9 +223,7 @@ class OutboxDelivery:
             if state.paused_until > loop.time():
                 await asyncio.sleep(state.paused_until - loop.time())
                 continue
-            room = self._max_inflight(state) - len(state.inflight)
-            if state.failures >= self.config.breaker_after:
-                room = min(room, 1 - len(state.inflight))  # probing: one message at a time
+            room = self._room(state)
             if room <= 0:
                 await asyncio.wait(state.inflight, return_when=asyncio.FIRST_COMPLETED)
                 continue
@@ -295,15 +302,20 @@ class OutboxDelivery:
                 )
             )
             rows = [_Row(*r) for r in result.all()]
-        rows.sort(key=lambda r: ids.index(r.id))
+        order = {row_id: i for i, row_id in enumerate(ids)}
+        rows.sort(key=lambda r: order[r.id])
         return rows
 
     async def _send(self, name: str, state: _ChannelState, row: _Row) -> None:
         channel = state.channel
         outcome: DeliveryResult | float
         try:
-            wait = await channel.pacer.acquire_bulk(row.chat_id)
-            if wait > 0:
+            wait = await channel.pacer.acquire_bulk(
+                row.chat_id, give_up=lambda: self._held_back(state) is not None
+            )
+            if wait is None:  # claimed, but stopping or paused meanwhile: back to the queue
+                outcome = self._held_back(state) or 0.0
+            elif wait > 0:
                 outcome = wait  # the chat is busy: reschedule, it is not a failed attempt
             else:
                 outcome = await channel.deliver(row.chat_id, row.payload)
@@ -318,6 +330,22 @@ class OutboxDelivery:
             if outcome.outcome == Outcome.RETRY_AFTER:
                 channel.pacer.backoff(row.chat_id, outcome.retry_after or 1.0)
         await self._results.put((name, row, outcome))
+
+    def _held_back(self, state: _ChannelState) -> float | None:
+        """Seconds to put a claimed row back for when it must not go now, else None.
+
+        Rows wait behind the pacer for up to two seconds after their claim. If meanwhile the
+        process began stopping or the breaker tripped, they are not sent after all: a failing
+        platform then gets one probe at a time (the loop claims it alone), not the whole buffer.
+        """
+        if self._stopping:
+            return 0.0
+        left = state.paused_until - asyncio.get_running_loop().time()
+        if left > 0:
+            return left
+        if state.failures >= self.config.breaker_after and len(state.inflight) > 1:
+            return 0.0
+        return None
 
     def _breaker(self, state: _ChannelState, result: DeliveryResult) -> None:
         if result.outcome != Outcome.TRANSIENT:

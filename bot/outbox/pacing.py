@@ -123,15 +123,20 @@ class ChatPacer:
                 return
             await asyncio.sleep(delay)
 
-    async def acquire_bulk(self, chat_id: int | str) -> float:
+    async def acquire_bulk(
+        self, chat_id: int | str, give_up: Callable[[], bool] | None = None
+    ) -> float | None:
         """Outbox send: 0 when a slot was taken; otherwise the seconds this chat must wait.
 
         It waits for the global bucket (leaving ``reserve`` tokens to replies) but never for a
         chat: a busy chat is reported back so the outbox reschedules that row and moves on.
+        ``None`` when ``give_up()`` turned true while it waited its turn (no slot was taken).
         """
         key = str(chat_id)
         async with self._bulk_gate:
             while True:
+                if give_up is not None and give_up():
+                    return None
                 now = self.clock()
                 chat = self._chat(key, now)
                 chat_delay = max(self._blocked_until.get(key, 0.0) - now, chat.wait_time(now))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +23,7 @@ from bot import metrics
 from bot.outbox.delivery import DeliveryChannel, DeliveryConfig, OutboxDelivery
 from bot.outbox.pacing import ChatPacer
 from ocop_core.db import transaction
-from ocop_core.reminders import QuietHours, compute_fires, dispatch_due
+from ocop_core.reminders import QuietHours, compute_fires, dispatch_due, roll_over_in_steps
 from ocop_core.services import personal_data
 
 __all__ = ["ReminderScheduler", "delivery_channels"]
@@ -136,8 +137,12 @@ class ReminderScheduler:
 
     async def compute_job(self) -> None:
         try:
+            started = time.perf_counter()
+            rolled = await roll_over_in_steps(self.app.sessions, self.app.ctx)
             async with transaction(self.app.sessions) as s:
                 stats = await compute_fires(s, self.app.ctx)
+            stats.rolled += rolled
+            stats.seconds = time.perf_counter() - started
             metrics.FIRES_COMPUTED.inc(stats.written)
         except Exception:
             log.exception("computing reminder fires failed")
@@ -146,8 +151,10 @@ class ReminderScheduler:
             log.debug("another process is computing the fires")
         else:
             log.info(
-                "fires computed in %.2f s: %d wanted, %d written, %d cancelled, %d dropped",
+                "fires computed in %.2f s: %d dossier(s) moved to another round; fires: %d wanted, "
+                "%d written, %d cancelled, %d dropped",
                 stats.seconds,
+                stats.rolled,
                 stats.wanted,
                 stats.written,
                 stats.cancelled,

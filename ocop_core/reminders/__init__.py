@@ -8,7 +8,12 @@ dispatched into the outbox when due. No timers, nothing kept only in memory.
 
 from __future__ import annotations
 
-from ocop_core.reminders.compute import ComputeStats, compute_fires, window_ruleset
+from ocop_core.reminders.compute import (
+    ComputeStats,
+    compute_fires,
+    roll_over_in_steps,
+    window_ruleset,
+)
 from ocop_core.reminders.dispatch import DispatchStats, Message, dispatch_due, dispatch_in
 from ocop_core.reminders.schedule import (
     DEFAULT_OFFSETS,
@@ -30,5 +35,6 @@ __all__ = [
     "dispatch_due",
     "dispatch_in",
     "offsets_for",
+    "roll_over_in_steps",
     "window_ruleset",
 ]

@@ -32,11 +32,12 @@ from datetime import date, datetime
 
 from sqlalchemy import and_, func, literal, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from ocop_core.clock import local_today
+from ocop_core.db import transaction
 from ocop_core.lifecycle import EDITABLE
 from ocop_core.models import FireStatus
 from ocop_core.reminders.checks import check_due, want_commune_checks
@@ -55,7 +56,18 @@ from ocop_core.reminders.temp import (
 from ocop_core.services.context import CoreContext
 from ocop_core.services.rollover import roll_over
 
-__all__ = ["ComputeStats", "check_due", "compute_fires", "resolve_plan", "window_ruleset"]
+__all__ = [
+    "ROLL_STEP",
+    "ComputeStats",
+    "check_due",
+    "compute_fires",
+    "resolve_plan",
+    "roll_over_in_steps",
+    "window_ruleset",
+]
+
+# Dossiers moved per transaction by ``roll_over_in_steps``: about 50 ms of work each.
+ROLL_STEP = 500
 
 _F, _D, T_WANTED = FIRE, DOSSIER, WANTED
 _FIRE_KEY = ("subject_type", "subject_id", "kind", "scope")
@@ -102,6 +114,27 @@ async def compute_fires(
     await empty_temp_tables(conn)
     stats.seconds = _time.perf_counter() - started
     return stats
+
+
+async def roll_over_in_steps(
+    sessions: async_sessionmaker[AsyncSession], ctx: CoreContext, step: int = ROLL_STEP
+) -> int:
+    """Move dossiers whose round is over, ``step`` at a time, each step its own transaction.
+
+    The pass that follows (``compute_fires``) then finds nothing left to move. When a round's
+    date passes, thousands of dossiers move at once; in one transaction that would hold SQLite's
+    only write lock, and the event loop, for seconds, and replies and deliveries would wait. On
+    PostgreSQL each step takes the compute lock, so one process rolls over at a time.
+    """
+    moved = 0
+    while True:
+        async with transaction(sessions) as s:
+            if not await compute_lock(s, wait=False):
+                return moved
+            stats = await roll_over(s, ctx, limit=step)
+        moved += stats.moved
+        if not (stats.more and stats.moved):
+            return moved
 
 
 # -- 1. late fires ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ dossier filed years back) is moved silently.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -32,7 +33,8 @@ from ocop_core.models import (
     Producer,
     Role,
 )
-from ocop_core.plans.rounds import RoundRef
+from ocop_core.plans.rounds import RoundRef, legacy_plan_codes, next_round
+from ocop_core.rules import governing_ruleset
 from ocop_core.services import rounds
 from ocop_core.services.context import CoreContext
 from ocop_core.services.deadlines import next_due_for
@@ -50,6 +52,7 @@ NOTICE_WINDOW_DAYS = 14  # a round missed longer ago than this is moved without 
 class RollStats:
     moved: int = 0  # dossiers put in another round (or out of one)
     notices: int = 0  # messages queued
+    more: bool = False  # stopped at ``limit``: another pass has more to move
 
 
 @dataclass
@@ -69,6 +72,7 @@ class _Pass:
     today: date
     rows_by_id: dict[int, EvaluationRound] = field(default_factory=dict)
     choices: dict[tuple[Any, ...], RoundRef | None] = field(default_factory=dict)
+    legacy: dict[str, tuple[str, ...]] = field(default_factory=dict)  # commune → old plan codes
     officers: dict[tuple[str, str], list[Account]] = field(default_factory=dict)
 
 
@@ -101,20 +105,35 @@ async def _missed_pairs(s: AsyncSession, p: _Pass) -> list[tuple[int, str, date]
     return missed
 
 
-def _choose(p: _Pass, dossier: Dossier) -> RoundRef | None:
-    key = (
-        dossier.province_code,
-        dossier.commune_code,
-        dossier.stage,
-        rounds.filed_on(dossier),
-        dossier.attempt,
-    )
+def _choose(
+    p: _Pass, province: str, commune: str, stage: str, filed: date, attempt: str
+) -> RoundRef | None:
+    # The filing day matters only through the rules it makes the dossier follow today: keyed by
+    # those, a pass over thousands of dossiers chooses a handful of times, not once per dossier.
+    legacy = p.legacy.get(commune)
+    if legacy is None:
+        legacy = p.legacy[commune] = legacy_plan_codes(commune)
+    rules = governing_ruleset(filed, p.today, attempt).id
+    key = (province, legacy, stage, rules, attempt)
     if key not in p.choices:
-        p.choices[key] = rounds.choose_round(p.ctx, dossier, p.today)
+        p.choices[key] = next_round(
+            p.ctx.plans,
+            province,
+            legacy,
+            stage=stage,
+            filed_on=filed,
+            on=p.today,
+            attempt=attempt,
+        )
     return p.choices[key]
 
 
-async def _unplaced(s: AsyncSession, p: _Pass) -> list[tuple[Dossier, RoundRef]]:
+def _choose_for(p: _Pass, d: Dossier) -> RoundRef | None:
+    filed = rounds.filed_on(d)
+    return _choose(p, d.province_code, d.commune_code, d.stage, filed, d.attempt)
+
+
+async def _unplaced(s: AsyncSession, p: _Pass, limit: int) -> list[tuple[Dossier, RoundRef]]:
     """Dossiers in no round for which a round is open now (read as plain rows, loaded if so)."""
     cols = (
         Dossier.id,
@@ -134,47 +153,42 @@ async def _unplaced(s: AsyncSession, p: _Pass) -> list[tuple[Dossier, RoundRef]]
     ).all()
     wanted: dict[int, RoundRef] = {}
     for dossier_id, province, commune, stage, filed, created, attempt in rows:
-        probe = Dossier(
-            receipt_code="",
-            producer_id=0,
-            province_code=province,
-            commune_code=commune,
-            product_name="",
-            criteria_set=0,
-            attempt=attempt,
-            ruleset="",
-            plan_id="",
-            year=0,
-            stage=stage,
-            filed_on=filed,
-            created_at=created,
-        )
-        ref = _choose(p, probe)
+        day = rounds.filing_day(filed, created)
+        ref = _choose(p, province, commune, stage, day, attempt)
         if ref is not None:
             wanted[dossier_id] = ref
+            if len(wanted) >= limit:
+                break
     if not wanted:
         return []
     loaded = (await s.exec(select(Dossier).where(col(Dossier.id).in_(sorted(wanted))))).all()
     return [(d, wanted[d.id or 0]) for d in loaded]
 
 
-async def _moves(s: AsyncSession, p: _Pass) -> list[_Move]:
+async def _moves(s: AsyncSession, p: _Pass, limit: int) -> list[_Move]:
+    """Up to ``limit`` moves (each one a dossier whose round changes)."""
     moves: list[_Move] = []
     recent = p.today - timedelta(days=NOTICE_WINDOW_DAYS)
     for round_id, stage, missed_on in await _missed_pairs(s, p):
-        stmt = select(Dossier).where(Dossier.round_id == round_id, Dossier.stage == stage)
+        if len(moves) >= limit:
+            return moves
+        stmt = (
+            select(Dossier)
+            .where(Dossier.round_id == round_id, Dossier.stage == stage)
+            .order_by(col(Dossier.id))
+            .limit(limit - len(moves))
+        )
         for d in (await s.exec(stmt)).all():
-            moves.append(_Move(d, _before(p, d), _choose(p, d), "missed", missed_on >= recent))
+            # Never the same round: its gate for this stage is behind ``today``.
+            moves.append(_Move(d, _before(p, d), _choose_for(p, d), "missed", missed_on >= recent))
+    if len(moves) >= limit:
+        return moves
     # Dossiers no loaded plan governed: a plan or a new ruleset's calendar may apply now.
-    for d, ref in await _unplaced(s, p):
+    for d, ref in await _unplaced(s, p, limit - len(moves)):
         # Stored before rounds existed and already on that round's plan: record, no news.
         backfill = d.plan_id == ref.plan.id
         moves.append(_Move(d, None, ref, "backfill" if backfill else "opened", not backfill))
-    return [
-        m
-        for m in moves
-        if (m.after.key if m.after else None) != (m.before.key if m.before else None)
-    ]
+    return moves
 
 
 async def _round_ids(
@@ -190,13 +204,23 @@ async def _round_ids(
     return ids
 
 
-async def roll_over(s: AsyncSession, ctx: CoreContext) -> RollStats:
-    """Move every dossier whose round is over for its stage; one notice per move and person."""
+async def roll_over(s: AsyncSession, ctx: CoreContext, *, limit: int | None = None) -> RollStats:
+    """Move every dossier whose round is over for its stage; one notice per move and person.
+
+    With ``limit``, at most that many dossiers are looked at; ``more`` then says whether to call
+    again (in a new transaction: the caller keeps each one short).
+    """
     p = _Pass(ctx, local_today(ctx.clock))
     await _rows(s, p)
-    moves = await _moves(s, p)
+    candidates = await _moves(s, p, limit if limit is not None else sys.maxsize)
+    more = limit is not None and len(candidates) >= limit
+    moves = [
+        m
+        for m in candidates
+        if (m.after.key if m.after else None) != (m.before.key if m.before else None)
+    ]
     if not moves:
-        return RollStats()
+        return RollStats(more=more)
     now = ctx.clock.now()
     ids = await _round_ids(s, p, moves, now)
     await _write(s, p, moves, ids, now)
@@ -207,7 +231,7 @@ async def roll_over(s: AsyncSession, ctx: CoreContext) -> RollStats:
             items.extend(await _notices(s, p, move))
     if items:
         notices = await enqueue_many(s, items, now=now)
-    return RollStats(moved=len(moves), notices=notices)
+    return RollStats(moved=len(moves), notices=notices, more=more)
 
 
 async def _write(

@@ -30,6 +30,7 @@ __all__ = [
     "choose_round",
     "current_round",
     "filed_on",
+    "filing_day",
     "info_of_row",
     "move_event",
     "place",
@@ -58,9 +59,12 @@ class RoundInfo:
 
 def filed_on(dossier: Dossier) -> date:
     """The filing day: given for paper dossiers, else the local day of registration."""
-    if dossier.filed_on is not None:
-        return dossier.filed_on
-    return dossier.created_at.astimezone(VN_TZ).date()
+    return filing_day(dossier.filed_on, dossier.created_at)
+
+
+def filing_day(filed: date | None, created_at: datetime) -> date:
+    """``filed_on`` from the two columns, for callers that read rows rather than dossiers."""
+    return filed if filed is not None else created_at.astimezone(VN_TZ).date()
 
 
 def choose_round(ctx: CoreContext, dossier: Dossier, on: date) -> RoundRef | None:
