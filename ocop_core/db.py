@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,14 +22,18 @@ import ocop_core.search_text  # noqa: F401
 from ocop_core.sqlite_trips import use_one_trip_cursor
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+PING_AFTER_IDLE = 10.0  # seconds a pooled PostgreSQL connection may sit unused before a check
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, WAL + foreign keys + write-intent transactions."""
+def make_engine(
+    url: str, *, ping_after_idle: float = PING_AFTER_IDLE, **kwargs: Any
+) -> AsyncEngine:
+    """An async engine; on SQLite, WAL + foreign keys + write-intent transactions; elsewhere a
+    pool whose connections are checked before use after ``ping_after_idle`` seconds unused."""
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -44,8 +50,36 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
+    """Ping a pooled connection before use only when it sat unused for ``idle`` seconds.
+
+    A connection that PostgreSQL or the network dropped (a restart, an idle timeout) is found
+    and replaced before a transaction fails on it: the pool retries with a new connection when a
+    checkout raises ``DisconnectionError`` (SQLAlchemy's pessimistic-disconnect recipe).
+    ``pool_pre_ping`` does the same on every checkout, a round trip per transaction, which
+    under load cost a sixth of the bot's throughput on PostgreSQL (bench/README.md,
+    finding 11); a connection handed back milliseconds ago needs none.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection was dropped: {exc}") from exc
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

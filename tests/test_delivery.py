@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -242,6 +243,34 @@ async def test_rows_claimed_ahead_go_back_unsent_when_the_breaker_trips(
     assert {r.status for r in rows} == {OutboxStatus.QUEUED}
     untouched = [r for r in rows if r.attempts == 0]
     assert len(untouched) >= 40 - len(server.rejections), Counter(r.attempts for r in rows)
+
+
+async def test_a_failed_claim_does_not_end_delivery(
+    core: Core,
+    server: FakeTelegramServer,
+    telegram: TelegramChannel,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A claim that fails (the database restarted under it) is logged and tried again: the
+    delivery loop goes on and everyone still gets their message."""
+    people = await _people(core, server, 3)
+    await _queue(core, [a for _, a in people])
+    engine = _engine(core, telegram, JumpClock(MORNING), idle_poll=0.05)
+    claim, failed = engine._claim, []
+
+    async def flaky(name: str, limit: int) -> list[Any]:
+        if not failed:
+            failed.append(name)
+            raise ConnectionResetError("server closed the connection")
+        return await claim(name, limit)
+
+    monkeypatch.setattr(engine, "_claim", flaky)
+    await engine.start()
+    try:
+        await server.wait_until(lambda: all(p.inbox for p, _ in people), timeout=10, what="all")
+    finally:
+        await engine.stop()
+    assert failed == ["telegram"]
 
 
 async def test_stopping_puts_back_what_waits_behind_the_pacer(

@@ -227,7 +227,12 @@ class OutboxDelivery:
             if room <= 0:
                 await asyncio.wait(state.inflight, return_when=asyncio.FIRST_COMPLETED)
                 continue
-            rows = await self._claim(name, room)
+            try:
+                rows = await self._claim(name, room)
+            except Exception:  # the database went away, say: keep the loop, try again shortly
+                log.exception("claiming %s outbox rows failed; retrying", name)
+                await asyncio.sleep(self.config.idle_poll)
+                continue
             for row in rows:
                 task = asyncio.create_task(self._send(name, state, row))
                 state.inflight.add(task)
