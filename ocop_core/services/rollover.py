@@ -166,7 +166,7 @@ async def _unplaced(s: AsyncSession, p: _Pass, limit: int) -> list[tuple[Dossier
 
 
 async def _moves(s: AsyncSession, p: _Pass, limit: int) -> list[_Move]:
-    """Up to ``limit`` moves (each one a dossier whose round changes)."""
+    """Up to ``limit`` candidate moves; ``roll_over`` keeps those whose round changes."""
     moves: list[_Move] = []
     recent = p.today - timedelta(days=NOTICE_WINDOW_DAYS)
     for round_id, stage, missed_on in await _missed_pairs(s, p):
