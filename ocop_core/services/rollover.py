@@ -33,7 +33,7 @@ from ocop_core.models import (
     Producer,
     Role,
 )
-from ocop_core.plans.rounds import RoundRef, legacy_plan_codes, next_round
+from ocop_core.plans.rounds import RoundRef, legacy_plan_codes
 from ocop_core.rules import governing_ruleset
 from ocop_core.services import rounds
 from ocop_core.services.context import CoreContext
@@ -116,15 +116,7 @@ def _choose(
     rules = governing_ruleset(filed, p.today, attempt).id
     key = (province, legacy, stage, rules, attempt)
     if key not in p.choices:
-        p.choices[key] = next_round(
-            p.ctx.plans,
-            province,
-            legacy,
-            stage=stage,
-            filed_on=filed,
-            on=p.today,
-            attempt=attempt,
-        )
+        p.choices[key] = rounds.round_for(p.ctx, province, legacy, stage, filed, attempt, p.today)
     return p.choices[key]
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "info_of_row",
     "move_event",
     "place",
+    "round_for",
     "round_history",
     "round_info",
     "round_row",
@@ -69,14 +70,29 @@ def filing_day(filed: date | None, created_at: datetime) -> date:
 
 def choose_round(ctx: CoreContext, dossier: Dossier, on: date) -> RoundRef | None:
     """The next round open on ``on`` for the dossier's stage under the rules it follows then."""
-    return next_round(
-        ctx.plans,
+    return round_for(
+        ctx,
         dossier.province_code,
         legacy_plan_codes(dossier.commune_code),
-        stage=dossier.stage,
-        filed_on=filed_on(dossier),
-        on=on,
-        attempt=dossier.attempt,
+        dossier.stage,
+        filed_on(dossier),
+        dossier.attempt,
+        on,
+    )
+
+
+def round_for(
+    ctx: CoreContext,
+    province: str,
+    legacy: tuple[str, ...],
+    stage: str,
+    filed: date,
+    attempt: str,
+    on: date,
+) -> RoundRef | None:
+    """``choose_round`` from the values that decide it (the roll-over reads rows, not dossiers)."""
+    return next_round(
+        ctx.plans, province, legacy, stage=stage, filed_on=filed, on=on, attempt=attempt
     )
 
 
